@@ -1,0 +1,115 @@
+//! Convolution + BatchNorm (+ ReLU6): the unit MobileNetV2 is built from.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::Conv2d;
+use burn::nn::PaddingConfig2d;
+use burn::prelude::*;
+
+use crate::batch_norm::{BatchNorm, BatchNormConfig};
+use crate::init::{normal_vec, SplitMix64};
+use crate::state::{join, ReferenceKeys, StateDict, StateLoader};
+
+/// Standard deviation of the reference initialisation of convolution weights.
+pub const INIT_STD: f64 = 0.01;
+
+/// A convolution initialised as the reference does: weights N(0, 0.01²), bias 0.
+///
+/// `padding` is `kernel / 2` on each side ("same" for odd kernels at stride 1).
+#[allow(clippy::too_many_arguments)]
+pub fn reference_conv(
+    channels: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    bias: bool,
+    rng: &mut SplitMix64,
+    device: &Device,
+) -> Conv2d {
+    let [cin, cout] = channels;
+    assert!(cin % groups == 0 && cout % groups == 0, "channels must divide groups");
+    let shape = [cout, cin / groups, kernel, kernel];
+    let n = shape.iter().product();
+    let weight = Tensor::<4>::from_data(TensorData::new(normal_vec(rng, n, INIT_STD), shape), device);
+    let pad = kernel / 2;
+    Conv2d {
+        weight: Param::from_tensor(weight),
+        bias: bias.then(|| Param::from_tensor(Tensor::zeros([cout], device))),
+        stride: [stride, stride],
+        kernel_size: [kernel, kernel],
+        dilation: [1, 1],
+        groups,
+        padding: PaddingConfig2d::Explicit(pad, pad, pad, pad),
+    }
+}
+
+/// Configuration of [`ConvBn`].
+#[derive(Config, Debug)]
+pub struct ConvBnConfig {
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Square kernel size.
+    pub kernel: usize,
+    /// Stride.
+    #[config(default = 1)]
+    pub stride: usize,
+    /// Groups (cin for a depthwise convolution).
+    #[config(default = 1)]
+    pub groups: usize,
+    /// Apply ReLU6 after the BatchNorm.
+    #[config(default = true)]
+    pub relu6: bool,
+    /// Seed of the weight initialisation.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl ConvBnConfig {
+    /// Initialise with weights drawn from `self.seed`.
+    pub fn init(&self, device: &Device) -> ConvBn {
+        self.init_with(&mut SplitMix64::new(self.seed), device)
+    }
+
+    /// Initialise, drawing weights from `rng`.
+    pub fn init_with(&self, rng: &mut SplitMix64, device: &Device) -> ConvBn {
+        ConvBn {
+            conv: reference_conv([self.cin, self.cout], self.kernel, self.stride, self.groups, false, rng, device),
+            bn: BatchNormConfig::new(self.cout).init(device),
+            relu6: self.relu6,
+        }
+    }
+}
+
+/// Convolution (no bias) → BatchNorm → optional ReLU6.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// Its BatchNorm.
+    pub bn: BatchNorm,
+    /// Whether ReLU6 follows.
+    pub relu6: bool,
+}
+
+impl ConvBn {
+    /// `[B, cin, H, W]` → `[B, cout, H / stride, W / stride]` (rounded up).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.bn.forward(self.conv.forward(x));
+        if self.relu6 { burn::tensor::activation::relu6(y) } else { y }
+    }
+}
+
+/// Keys follow PyTorch's `nn.Sequential(conv, bn[, relu6])`: `{prefix}.0.weight`, `{prefix}.1.*`.
+impl ReferenceKeys for ConvBn {
+    fn export_state(&self, prefix: &str, out: &mut StateDict) {
+        crate::state::export_conv(&self.conv, &join(prefix, "0"), out);
+        self.bn.export_state(&join(prefix, "1"), out);
+    }
+
+    fn import_state(mut self, prefix: &str, loader: &mut StateLoader<'_>) -> Self {
+        self.conv = loader.conv(&join(prefix, "0"), self.conv);
+        self.bn = self.bn.import_state(&join(prefix, "1"), loader);
+        self
+    }
+}

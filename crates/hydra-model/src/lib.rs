@@ -1,0 +1,27 @@
+//! HydraNet in Burn: MobileNetV2 encoder, Light-Weight RefineNet decoder with Chained
+//! Residual Pooling, and task heads (segmentation, depth, optional surface normals), exactly
+//! as the published multi-task model, with import of the official PyTorch checkpoints and
+//! export to safetensors and Burn's own format.
+//!
+//! Modules carry no backend type: the backend is the [`burn::tensor::Device`] the network is
+//! initialised on (flex on CPU, wgpu, cuda).
+
+pub mod batch_norm;
+pub mod conv_bn;
+pub mod crp;
+pub mod decoder;
+pub mod encoder;
+pub mod error;
+pub mod fsio;
+pub mod head;
+pub mod hydranet;
+pub mod init;
+pub mod inverted_residual;
+pub mod max_pool;
+pub mod resize;
+pub mod state;
+pub mod weights;
+
+pub use error::WeightsError;
+pub use hydranet::{HydraNet, HydraNetConfig, HydraOutput, Task};
+pub use state::{RawTensor, StateDict};
