@@ -1,1 +1,5 @@
+//! Training, evaluation and inference for HydraNet: the library behind the `hydra` binary.
 
+pub mod backend;
+pub mod colormap;
+pub mod predict;
