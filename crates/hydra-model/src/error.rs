@@ -32,11 +32,17 @@ pub enum WeightsError {
         detail: String,
     },
     /// The tensors do not fit the model (strict load).
-    #[error("{path}: weights do not fit the model:\n{report}")]
+    #[error("{path}: weights do not fit the model: {first}{}{}", if *more > 0 { format!(" (and {more} more key problems)") } else { String::new() }, hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Mismatch {
         /// The file concerned.
         path: PathBuf,
-        /// One line per key: missing, unexpected or mis-shaped.
+        /// The first problem.
+        first: String,
+        /// How many more problems there are.
+        more: usize,
+        /// What to do about it.
+        hint: Option<String>,
+        /// Every problem, one per line.
         report: String,
     },
     /// A model configuration stored with the weights, or given for them, is invalid.

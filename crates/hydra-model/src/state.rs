@@ -68,8 +68,9 @@ impl RawTensor {
     }
 }
 
-/// An ordered collection of named tensors (PyTorch's `state_dict`).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// An ordered collection of named tensors (PyTorch's `state_dict`). Two state dicts are
+/// equal when they hold the same keys with equal tensors, whatever their order.
+#[derive(Debug, Clone, Default)]
 pub struct StateDict {
     entries: Vec<(String, RawTensor)>,
     index: HashMap<String, usize>,
@@ -136,6 +137,12 @@ impl StateDict {
             .filter(|(_, t)| matches!(t.values, TensorValues::F32(_)))
             .map(|(_, t)| t.numel())
             .sum()
+    }
+}
+
+impl PartialEq for StateDict {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
     }
 }
 

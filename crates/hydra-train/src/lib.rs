@@ -3,3 +3,5 @@
 pub mod backend;
 pub mod colormap;
 pub mod predict;
+pub mod config;
+pub mod config_reader;

@@ -1,1 +1,51 @@
-fn main() {}
+//! `hydra`: train, evaluate, predict, export and benchmark HydraNet from the command line.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Multi-task dense prediction (semantic segmentation + depth) with HydraNet.
+#[derive(Parser)]
+#[command(name = "hydra", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Predict segmentation and depth for images.
+    Predict(cmd::predict::Args),
+    /// Export weights to safetensors (PyTorch-loadable) or hydra's native format.
+    Export(cmd::export::Args),
+    /// Describe a weight file: format, architecture, tasks, classes, parameters.
+    Info(cmd::info::Args),
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("internal error: {msg}{at} (this is a bug in hydra; please report it)");
+    }));
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Predict(a) => cmd::predict::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Info(a) => cmd::info::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", cmd::one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -231,18 +231,20 @@ impl WeightFile {
         if report.issues.is_empty() {
             Ok((model, report))
         } else {
-            let mut text = report.describe(20);
-            if let Some(hint) = self.class_hint(&report) {
-                text.push_str(&format!("\n  hint: {hint}"));
-            }
-            Err(WeightsError::Mismatch { path: self.path.clone(), report: text })
+            Err(WeightsError::Mismatch {
+                path: self.path.clone(),
+                first: report.issues[0].to_string(),
+                more: report.issues.len() - 1,
+                hint: self.class_hint(&report),
+                report: report.describe(usize::MAX),
+            })
         }
     }
 
     fn class_hint(&self, report: &LoadReport) -> Option<String> {
         report.issues.iter().find_map(|i| match i {
             crate::state::KeyIssue::Shape { key, expected, found } if key == "segm.weight" || key == "segm.bias" => Some(format!(
-                "the file has {} classes, the model {}; set num_classes to {} or load the encoder only to fine-tune",
+                "the file has {} classes, the model {}: set num_classes = {} to use it, or load the encoder only to fine-tune",
                 found[0], expected[0], found[0]
             )),
             _ => None,

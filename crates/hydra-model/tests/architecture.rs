@@ -1,0 +1,101 @@
+//! HydraNet's structure: parameter counts, state-dict keys, output shapes, gradients.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use hydra_model::{HydraNetConfig, Task};
+
+#[test]
+fn parameter_counts_match_the_published_model() {
+    let device = Device::flex();
+    // Figures of the reference implementation (REFERENCE.md).
+    assert_eq!(HydraNetConfig::new(40).init(&device).parameter_count(), 3_070_057);
+    assert_eq!(HydraNetConfig::new(13).init(&device).parameter_count(), 3_007_822);
+    assert_eq!(HydraNetConfig::new(6).init(&device).parameter_count(), 2_991_687);
+}
+
+#[test]
+fn state_dict_has_the_reference_keys() {
+    let sd = HydraNetConfig::new(40).init(&Device::flex()).state_dict();
+    assert_eq!(sd.len(), 343);
+    assert_eq!(sd.keys().filter(|k| !k.ends_with("num_batches_tracked")).count(), 291);
+    for (key, shape) in [
+        ("layer1.0.weight", vec![32, 3, 3, 3]),
+        ("layer1.1.running_var", vec![32]),
+        ("layer2.0.output.0.0.weight", vec![32, 32, 1, 1]), // the t = 1 expansion is kept
+        ("layer2.0.output.1.0.weight", vec![32, 1, 3, 3]),
+        ("layer8.0.output.2.0.weight", vec![320, 960, 1, 1]),
+        ("conv8.weight", vec![256, 320, 1, 1]),
+        ("crp4.0.4_outvar_dimred.weight", vec![256, 256, 1, 1]),
+        ("crp1.0.1_outvar_dimred.weight", vec![256, 1, 1, 1]), // depthwise
+        ("conv_adapt2.weight", vec![256, 256, 1, 1]),
+        ("pre_segm.weight", vec![256, 1, 1, 1]),
+        ("segm.weight", vec![40, 256, 3, 3]),
+        ("segm.bias", vec![40]),
+        ("depth.bias", vec![1]),
+    ] {
+        assert_eq!(sd.get(key).unwrap_or_else(|| panic!("missing {key}")).shape, shape, "{key}");
+    }
+    assert!(sd.get("layer1.1.num_batches_tracked").unwrap().shape.is_empty());
+    assert!(sd.get("pre_normal.weight").is_none());
+}
+
+#[test]
+fn third_task_adds_the_normal_head() {
+    let net = HydraNetConfig::new(40).with_tasks(vec![Task::Segmentation, Task::Depth, Task::Normals]).init(&Device::flex());
+    let sd = net.state_dict();
+    assert_eq!(sd.get("normal.weight").unwrap().shape, vec![3, 256, 3, 3]);
+    assert_eq!(net.parameter_count(), 3_070_057 + 256 + 256 * 9 * 3 + 3);
+}
+
+#[test]
+fn output_stride_is_four_for_any_size() {
+    let device = Device::flex();
+    let net = HydraNetConfig::new(6).init(&device);
+    for (h, w, oh, ow) in [(480, 640, 120, 160), (370, 1226, 93, 307), (65, 97, 17, 25)] {
+        let out = net.forward(Tensor::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), &device));
+        let segm = out.segm.unwrap();
+        let depth = out.depth.unwrap();
+        assert_eq!(segm.dims(), [1, 6, oh, ow], "{h}x{w}");
+        assert_eq!(depth.dims(), [1, 1, oh, ow], "{h}x{w}");
+        let finite = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap().iter().all(|v| v.is_finite());
+        assert!(finite(segm) && finite(depth));
+    }
+}
+
+#[test]
+fn every_parameter_receives_a_gradient_from_the_summed_loss() {
+    let device = Device::flex().autodiff();
+    let net = HydraNetConfig::new(5).with_tasks(vec![Task::Segmentation, Task::Depth, Task::Normals]).init(&device);
+    let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+    let out = net.forward(x);
+    let loss = out.segm.unwrap().powf_scalar(2.0).mean() + out.depth.unwrap().abs().mean() + out.normal.unwrap().mean();
+    let grads = loss.backward();
+    struct Check<'a> {
+        grads: &'a burn::tensor::Gradients,
+        with: usize,
+        without: Vec<String>,
+        path: Vec<String>,
+    }
+    impl burn::module::ModuleVisitor for Check<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            if !p.is_require_grad() {
+                return; // running statistics
+            }
+            match p.val().grad(self.grads) {
+                Some(g) if g.clone().abs().sum().into_scalar::<f32>() > 0.0 => self.with += 1,
+                _ => self.without.push(self.path.join(".")),
+            }
+        }
+    }
+    let mut check = Check { grads: &grads, with: 0, without: vec![], path: vec![] };
+    burn::module::Module::visit(&net, &mut check);
+    assert!(check.without.is_empty(), "no gradient for: {:?}", check.without);
+    // 52 convs and 52 BatchNorms (γ, β) in the encoder, 6 + 16 + 3 in the decoder, 3 heads × 3.
+    assert_eq!(check.with, 52 + 52 * 2 + 6 + 16 + 3 + 3 * 3);
+}

@@ -1,0 +1,59 @@
+//! The subcommands of the `hydra` binary.
+
+pub mod export;
+pub mod info;
+pub mod predict;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::Device;
+use hydra_model::weights::{self, LoadScope, WeightFile};
+use hydra_model::{HydraNet, HydraNetConfig};
+use hydra_train::backend::Backend;
+use hydra_train::config::Config;
+
+/// An error and its causes on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if parts.last().is_none_or(|p| !p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// The device of `--backend`.
+pub fn device(backend: &str) -> Result<Device> {
+    let b = Backend::parse(backend).map_err(anyhow::Error::msg)?;
+    b.device().map_err(anyhow::Error::msg)
+}
+
+/// The network asked for by `--config` or `--num-classes`, or described by the file.
+pub fn network_for(file: &WeightFile, num_classes: Option<usize>, config: Option<&Path>) -> Result<(HydraNetConfig, Option<Config>)> {
+    match (num_classes, config) {
+        (Some(_), Some(_)) => bail!("give either --num-classes or --config, not both"),
+        (None, Some(path)) => {
+            let c = Config::from_file(path, &[])?;
+            Ok((c.network(), Some(c)))
+        }
+        (Some(n), None) => {
+            let inferred = file.config().ok();
+            let mut net = inferred.unwrap_or_else(|| HydraNetConfig::new(n));
+            net.num_classes = n;
+            net.validate().map_err(anyhow::Error::msg).context("--num-classes")?;
+            Ok((net, None))
+        }
+        (None, None) => Ok((file.config()?, None)),
+    }
+}
+
+/// Read `path`, build the network and load it strictly on `device`.
+pub fn load_network(path: &Path, num_classes: Option<usize>, config: Option<&Path>, device: &Device) -> Result<(HydraNet, WeightFile, Option<Config>)> {
+    let file = weights::read(path)?;
+    let (net, cfg) = network_for(&file, num_classes, config)?;
+    let (model, _) = file.apply(net.init(device), LoadScope::Full)?;
+    Ok((model, file, cfg))
+}

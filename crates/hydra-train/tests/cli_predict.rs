@@ -1,0 +1,138 @@
+//! `hydra predict`, `hydra export`, `hydra info` as a user runs them.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{fixtures, max_errors, scratch};
+use hydra_data::{image_io, npy};
+
+fn hydra(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hydra")).args(args).output().expect("run hydra")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).map(|r| r.map(|e| e.unwrap().file_name().into_string().unwrap()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn assert_clean_failure(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line on stderr, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "stderr should mention `{needle}`: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+}
+
+#[test]
+fn predict_raw_reproduces_pytorch_and_writes_full_resolution_images() {
+    let out_dir = scratch("predict");
+    let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
+    let nyud = fixtures().join("samples/nyud/000464.png");
+    let kitti = fixtures().join("samples/kitti/000099.png");
+    let out = hydra(&["predict", "--weights", s(&ckpt), "--raw", "--out", s(&out_dir), s(&nyud), s(&kitti)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("000464.png: 640x480, depth "), "{stdout}");
+    assert_eq!(
+        files_in(&out_dir),
+        [
+            "000099_depth.npy", "000099_depth.png", "000099_depth16.png", "000099_segm.npy", "000099_segm.png",
+            "000464_depth.npy", "000464_depth.png", "000464_depth16.png", "000464_segm.npy", "000464_segm.png",
+        ]
+    );
+    // Raw outputs equal PyTorch's within the bound of tests/pytorch_parity.rs.
+    let segm = npy::read(&out_dir.join("000464_segm.npy")).unwrap();
+    assert_eq!(segm.shape, vec![40, 120, 160]);
+    let reference = npy::read(&fixtures().join("pytorch/hydranet40_s0_000464_segm.npy")).unwrap();
+    let (err, scale) = max_errors(&segm.to_f32(), &reference.to_f32());
+    assert!(err <= 3.8e-4 * scale, "{err} vs {scale}");
+    let depth = npy::read(&out_dir.join("000464_depth.npy")).unwrap();
+    assert_eq!(depth.shape, vec![120, 160]);
+    let reference = npy::read(&fixtures().join("pytorch/hydranet40_s0_000464_depth.npy")).unwrap();
+    let (err, scale) = max_errors(&depth.to_f32(), &reference.to_f32());
+    assert!(err <= 6.1e-4 * scale, "{err} vs {scale}");
+    // KITTI-size input: raw outputs at stride 4 (93 × 307), images at the input size.
+    assert_eq!(npy::read(&out_dir.join("000099_segm.npy")).unwrap().shape, vec![40, 93, 307]);
+    let segm_png = image_io::read_rgb(&out_dir.join("000099_segm.png")).unwrap();
+    assert_eq!((segm_png.width, segm_png.height), (1226, 370));
+    // 16-bit depth: metres × 5000 of the upsampled |depth|; the range is in the metadata.
+    let d16 = image_io::read_depth16(&out_dir.join("000464_depth16.png")).unwrap();
+    assert_eq!((d16.width, d16.height), (640, 480));
+    let bytes = std::fs::read(out_dir.join("000464_depth.png")).unwrap();
+    let text = image_io::png_text(&bytes).unwrap();
+    let max: f32 = text.iter().find(|(k, _)| k == "depth_max_m").unwrap().1.parse().unwrap();
+    let d16_max = *d16.data.iter().max().unwrap() as f32 / 5000.0;
+    assert!((d16_max - max).abs() <= 0.5 / 5000.0 + 1e-6, "{d16_max} vs {max}");
+    // Labels: colours of the NYUv2 palette, argmax of the upsampled logits.
+    let nyud_png = image_io::read_rgb(&out_dir.join("000464_segm.png")).unwrap();
+    let palette = hydra_data::palette::Palette::nyud40();
+    assert!(nyud_png.data.chunks(3).all(|c| palette.colors.contains(&[c[0], c[1], c[2]])));
+}
+
+#[test]
+fn export_then_predict_gives_identical_outputs() {
+    let dir = scratch("export-cli");
+    let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
+    let img = fixtures().join("samples/nyud/000433.png");
+    let st = dir.join("model.safetensors");
+    let out = hydra(&["export", "--weights", s(&ckpt), "--out", s(&st)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let a = dir.join("a");
+    let b = dir.join("b");
+    assert!(hydra(&["predict", "--weights", s(&ckpt), "--raw", "--out", s(&a), s(&img)]).status.success());
+    assert!(hydra(&["predict", "--weights", s(&st), "--raw", "--out", s(&b), s(&img)]).status.success());
+    for f in ["000433_segm.npy", "000433_depth.npy", "000433_segm.png", "000433_depth16.png"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
+    }
+    let info = hydra(&["info", "--weights", s(&st)]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("format:      safetensors"), "{text}");
+    assert!(text.contains("parameters:  3070057"), "{text}");
+}
+
+#[test]
+fn unreadable_image_fails_cleanly_without_output() {
+    let dir = scratch("bad-image");
+    let bad = dir.join("broken.png");
+    let good = std::fs::read(fixtures().join("samples/nyud/000464.png")).unwrap();
+    std::fs::write(&bad, &good[..good.len() / 3]).unwrap();
+    let out_dir = dir.join("out");
+    let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
+    let ok_img = fixtures().join("samples/nyud/000464.png");
+    let out = hydra(&["predict", "--weights", s(&ckpt), "--out", s(&out_dir), s(&ok_img), s(&bad)]);
+    assert_clean_failure(&out, "broken.png");
+    assert!(files_in(&out_dir).is_empty(), "{:?}", files_in(&out_dir));
+}
+
+#[test]
+fn bad_weights_fail_cleanly() {
+    let dir = scratch("bad-weights");
+    let img = fixtures().join("samples/nyud/000464.png");
+    let junk = dir.join("junk.pth");
+    std::fs::write(&junk, b"definitely not a checkpoint").unwrap();
+    let out_dir = dir.join("out");
+    assert_clean_failure(&hydra(&["predict", "--weights", s(&junk), "--out", s(&out_dir), s(&img)]), "not a weight file");
+    let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
+    let out = hydra(&["predict", "--weights", s(&ckpt), "--num-classes", "6", "--out", s(&out_dir), s(&img)]);
+    assert_clean_failure(&out, "`segm.weight`: the file has [40, 256, 3, 3], the model expects [6, 256, 3, 3]");
+    assert!(files_in(&out_dir).is_empty());
+}
+
+#[test]
+fn unwritable_output_folder_fails_cleanly() {
+    let dir = scratch("unwritable");
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
+    let img = fixtures().join("samples/nyud/000464.png");
+    let out = hydra(&["predict", "--weights", s(&ckpt), "--out", s(&file.join("sub")), s(&img)]);
+    assert_clean_failure(&out, "a-file/sub");
+}

@@ -1,0 +1,17 @@
+# Common tasks (https://github.com/casey/just). Plain cargo commands work as well.
+
+# Train on the built-in synthetic scenes (the main job of a fresh machine).
+train config="configs/quickstart.toml":
+    cargo run --release -- train --config {{config}}
+
+# The test suite (what CI runs).
+test:
+    cargo test --release --workspace
+
+# Benchmarks (inference, training step, input pipeline).
+bench:
+    cargo run --release -- bench
+
+# Check that the GPU backends compile (no code generation).
+check-gpu:
+    cargo check --release --workspace --features hydra-train/wgpu,hydra-train/cuda
