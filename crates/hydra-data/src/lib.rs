@@ -14,7 +14,6 @@ pub mod npy;
 pub mod nyud;
 pub mod palette;
 pub mod sample;
-#[path = "synthetic_stub.rs"]
 pub mod synthetic;
 pub mod synthetic_source;
 

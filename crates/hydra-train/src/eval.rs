@@ -1,0 +1,99 @@
+//! Evaluation over a split: metrics accumulated over every pixel of every sample.
+
+use burn::prelude::*;
+use hydra_data::batch::HostBatch;
+use hydra_data::loader::Loader;
+use hydra_data::DataError;
+use hydra_model::{HydraNet, Task};
+
+use crate::loss::{cross_entropy, depth_loss, to_label_size, DepthLoss};
+use crate::metrics::{ConfusionMatrix, DepthAccumulator, DepthEval, EvalMetrics};
+
+/// What to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSpec {
+    pub num_classes: usize,
+    pub ignore: i64,
+    pub depth: DepthEval,
+    pub depth_loss: DepthLoss,
+}
+
+fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32")
+}
+
+/// Accumulates one split.
+#[derive(Debug, Clone)]
+pub struct EvalState {
+    pub confusion: ConfusionMatrix,
+    pub depth: DepthAccumulator,
+    loss_sum: f64,
+    loss_batches: usize,
+}
+
+impl EvalState {
+    /// Empty accumulators.
+    pub fn new(spec: &EvalSpec) -> Self {
+        Self { confusion: ConfusionMatrix::new(spec.num_classes), depth: DepthAccumulator::default(), loss_sum: 0.0, loss_batches: 0 }
+    }
+
+    /// Add one batch evaluated by `net` (inference mode) on `device`.
+    pub fn add(&mut self, net: &HydraNet, device: &Device, batch: &HostBatch, spec: &EvalSpec) {
+        let b = batch.to_device(device);
+        let [h, w] = batch.size;
+        let out = net.forward(b.images);
+        let mut loss = 0.0;
+        if let (Some(logits), Some(labels)) = (out.get(Task::Segmentation), b.labels) {
+            let up = to_label_size(logits.clone(), [h, w]);
+            loss += cross_entropy(up.clone(), labels, spec.ignore).into_scalar::<f32>() as f64;
+            let pred: Vec<i64> = up.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int");
+            let gt = batch.labels.as_ref().expect("labels");
+            for i in 0..batch.len {
+                let [vh, vw] = batch.valid_size[i];
+                for y in 0..vh {
+                    let o = i * h * w + y * w;
+                    self.confusion.add(&gt[o..o + vw], &pred[o..o + vw], spec.ignore);
+                }
+            }
+        }
+        if let (Some(d), Some(target)) = (out.get(Task::Depth), b.depth) {
+            let up = to_label_size(d.clone(), [h, w]);
+            loss += depth_loss(up.clone(), target, spec.depth_loss).into_scalar::<f32>() as f64;
+            let pred = host_f32(up);
+            let gt = batch.depth.as_ref().expect("depth");
+            for i in 0..batch.len {
+                let [vh, vw] = batch.valid_size[i];
+                let mut p = Vec::with_capacity(vh * vw);
+                let mut g = Vec::with_capacity(vh * vw);
+                for y in 0..vh {
+                    let o = i * h * w + y * w;
+                    p.extend_from_slice(&pred[o..o + vw]);
+                    g.extend_from_slice(&gt[o..o + vw]);
+                }
+                self.depth.add(&p, &g, [vh, vw], &spec.depth);
+            }
+        }
+        self.loss_sum += loss;
+        self.loss_batches += 1;
+    }
+
+    /// The metrics of everything added.
+    pub fn metrics(&self, tasks: &[Task]) -> EvalMetrics {
+        EvalMetrics {
+            segmentation: tasks.contains(&Task::Segmentation).then(|| self.confusion.metrics()),
+            depth: tasks.contains(&Task::Depth).then(|| self.depth.metrics()),
+            loss: (self.loss_batches > 0).then(|| self.loss_sum / self.loss_batches as f64),
+        }
+    }
+}
+
+/// Evaluate `net` (inference mode) over every batch of `loader`.
+pub fn evaluate(net: &HydraNet, device: &Device, loader: &Loader, spec: &EvalSpec, mut progress: impl FnMut(usize, usize)) -> Result<EvalMetrics, DataError> {
+    let mut st = EvalState::new(spec);
+    let total = loader.batches_per_epoch();
+    for (k, batch) in loader.epoch(0, 0).enumerate() {
+        st.add(net, device, &batch?, spec);
+        progress(k + 1, total);
+    }
+    Ok(st.metrics(&net.tasks()))
+}

@@ -1,0 +1,262 @@
+//! Dataset-level metrics (definitions in the README and REFERENCE facts): segmentation from a
+//! confusion matrix; depth from sums over valid pixels; the multi-task gain Δm.
+
+use serde::{Deserialize, Serialize};
+
+/// Confusion matrix, rows = ground truth, columns = prediction, accumulated over a split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfusionMatrix {
+    pub classes: usize,
+    pub counts: Vec<u64>,
+}
+
+/// Segmentation metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentationMetrics {
+    pub pixel_acc: f64,
+    pub mean_acc: f64,
+    pub miou: f64,
+    /// IoU per class; `None` for classes absent from both ground truth and prediction.
+    pub iou: Vec<Option<f64>>,
+    pub pixels: u64,
+}
+
+impl ConfusionMatrix {
+    /// An empty matrix.
+    pub fn new(classes: usize) -> Self {
+        Self { classes, counts: vec![0; classes * classes] }
+    }
+
+    /// Add pixels: `gt` labels (the `ignore` value and labels ≥ classes are skipped), `pred`.
+    pub fn add(&mut self, gt: &[i64], pred: &[i64], ignore: i64) {
+        for (&g, &p) in gt.iter().zip(pred) {
+            if g == ignore || g < 0 || g as usize >= self.classes || p < 0 || p as usize >= self.classes {
+                continue;
+            }
+            self.counts[g as usize * self.classes + p as usize] += 1;
+        }
+    }
+
+    /// Merge another matrix.
+    pub fn merge(&mut self, other: &ConfusionMatrix) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+
+    /// Pixel accuracy = trace / total; mean accuracy = mean over classes with ground truth of
+    /// diag / row; IoU_c = diag / (row + col − diag); mIoU over classes present (row + col > 0).
+    pub fn metrics(&self) -> SegmentationMetrics {
+        let c = self.classes;
+        let at = |i: usize, j: usize| self.counts[i * c + j] as f64;
+        let total: f64 = self.counts.iter().map(|&v| v as f64).sum();
+        let diag: f64 = (0..c).map(|i| at(i, i)).sum();
+        let row = |i: usize| (0..c).map(|j| at(i, j)).sum::<f64>();
+        let col = |j: usize| (0..c).map(|i| at(i, j)).sum::<f64>();
+        let mut accs = Vec::new();
+        let mut iou = Vec::with_capacity(c);
+        for k in 0..c {
+            let (r, cl, d) = (row(k), col(k), at(k, k));
+            if r > 0.0 {
+                accs.push(d / r);
+            }
+            iou.push((r + cl > 0.0).then(|| d / (r + cl - d)));
+        }
+        let present: Vec<f64> = iou.iter().flatten().copied().collect();
+        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        SegmentationMetrics {
+            pixel_acc: if total > 0.0 { diag / total } else { 0.0 },
+            mean_acc: mean(&accs),
+            miou: mean(&present),
+            iou,
+            pixels: total as u64,
+        }
+    }
+}
+
+/// How depth is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DepthEval {
+    /// Ground truth above this is excluded and predictions are clamped to it (0 = no limit).
+    pub max_depth: f64,
+    /// Restrict to the Eigen crop (480×640 frames: rows 45..471, columns 41..601).
+    pub eigen_crop: bool,
+}
+
+/// Sums over valid pixels for the depth metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DepthAccumulator {
+    pub n: u64,
+    abs_rel: f64,
+    sq_rel: f64,
+    sq: f64,
+    sq_log: f64,
+    log10: f64,
+    delta: [u64; 3],
+}
+
+/// Depth metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DepthMetrics {
+    pub abs_rel: f64,
+    pub sq_rel: f64,
+    pub rmse: f64,
+    pub rmse_log: f64,
+    pub log10: f64,
+    pub delta1: f64,
+    pub delta2: f64,
+    pub delta3: f64,
+    pub pixels: u64,
+}
+
+/// The Eigen crop of a 480×640 frame, as (row range, column range).
+pub const EIGEN_CROP: ([usize; 2], [usize; 2]) = ([45, 471], [41, 601]);
+
+impl DepthAccumulator {
+    /// Add one image: `pred` and `gt` row-major `[h, w]`, metres; `gt ≤ 0` is unmeasured.
+    pub fn add(&mut self, pred: &[f32], gt: &[f32], [h, w]: [usize; 2], eval: &DepthEval) {
+        let (rows, cols) = if eval.eigen_crop {
+            let ([r0, r1], [c0, c1]) = EIGEN_CROP;
+            // Scale the crop to the image if it is not 480×640.
+            ([r0 * h / 480, r1 * h / 480], [c0 * w / 640, c1 * w / 640])
+        } else {
+            ([0, h], [0, w])
+        };
+        let max = if eval.max_depth > 0.0 { eval.max_depth } else { f64::INFINITY };
+        for y in rows[0]..rows[1] {
+            for x in cols[0]..cols[1] {
+                let g = gt[y * w + x] as f64;
+                if !(g > 0.0 && g <= max) {
+                    continue;
+                }
+                let d = pred[y * w + x] as f64;
+                let dc = d.clamp(1e-3, max);
+                self.n += 1;
+                self.abs_rel += (d - g).abs() / g;
+                self.sq_rel += (d - g).powi(2) / g;
+                self.sq += (d - g).powi(2);
+                self.sq_log += (dc.ln() - g.ln()).powi(2);
+                self.log10 += (dc.log10() - g.log10()).abs();
+                let ratio = (dc / g).max(g / dc);
+                for k in 0..3 {
+                    if ratio < 1.25f64.powi(k as i32 + 1) {
+                        self.delta[k] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The metrics (zeros when no pixel was valid).
+    pub fn metrics(&self) -> DepthMetrics {
+        let n = self.n.max(1) as f64;
+        DepthMetrics {
+            abs_rel: self.abs_rel / n,
+            sq_rel: self.sq_rel / n,
+            rmse: (self.sq / n).sqrt(),
+            rmse_log: (self.sq_log / n).sqrt(),
+            log10: self.log10 / n,
+            delta1: self.delta[0] as f64 / n,
+            delta2: self.delta[1] as f64 / n,
+            delta3: self.delta[2] as f64 / n,
+            pixels: self.n,
+        }
+    }
+}
+
+/// The metrics of one evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    pub segmentation: Option<SegmentationMetrics>,
+    pub depth: Option<DepthMetrics>,
+    /// Mean validation loss (weighted total) when computed.
+    pub loss: Option<f64>,
+}
+
+/// Multi-task gain Δm (Maninis et al. 2019): mean over the metrics of
+/// `(−1)^l (M_mt − M_st) / M_st`, l = 1 where lower is better. Segmentation uses mIoU and
+/// pixel accuracy, depth uses abs rel and RMSE; only metrics present in both are used.
+pub fn delta_m(multi: &EvalMetrics, baselines: &[EvalMetrics]) -> Option<f64> {
+    let mut terms = Vec::new();
+    for b in baselines {
+        if let (Some(m), Some(s)) = (&multi.segmentation, &b.segmentation) {
+            for (mt, st) in [(m.miou, s.miou), (m.pixel_acc, s.pixel_acc)] {
+                if st > 0.0 {
+                    terms.push((mt - st) / st);
+                }
+            }
+        }
+        if let (Some(m), Some(s)) = (&multi.depth, &b.depth) {
+            for (mt, st) in [(m.abs_rel, s.abs_rel), (m.rmse, s.rmse)] {
+                if st > 0.0 {
+                    terms.push(-(mt - st) / st);
+                }
+            }
+        }
+    }
+    (!terms.is_empty()).then(|| terms.iter().sum::<f64>() / terms.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segmentation_metrics_by_hand() {
+        // gt:   0 0 1 1 2 255
+        // pred: 0 1 1 1 0 2
+        let mut cm = ConfusionMatrix::new(4);
+        cm.add(&[0, 0, 1, 1, 2, 255], &[0, 1, 1, 1, 0, 2], 255);
+        let m = cm.metrics();
+        assert_eq!(m.pixels, 5);
+        assert!((m.pixel_acc - 3.0 / 5.0).abs() < 1e-12);
+        // per-class acc: c0 1/2, c1 2/2, c2 0/1 → mean 0.5 (class 3 has no ground truth)
+        assert!((m.mean_acc - 0.5).abs() < 1e-12);
+        // IoU: c0 = 1 / (2 + 2 − 1) = 1/3; c1 = 2 / (2 + 3 − 2) = 2/3; c2 = 0 / (1 + 0) = 0; c3 absent
+        assert_eq!(m.iou[3], None);
+        assert!((m.iou[0].unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert!((m.iou[1].unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(m.iou[2], Some(0.0));
+        assert!((m.miou - (1.0 / 3.0 + 2.0 / 3.0 + 0.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn depth_metrics_by_hand() {
+        let mut acc = DepthAccumulator::default();
+        // gt 2, 4, 0 (invalid); pred 2.5, 3
+        let eval = DepthEval { max_depth: 0.0, eigen_crop: false };
+        acc.add(&[2.5, 3.0, 7.0], &[2.0, 4.0, 0.0], [1, 3], &eval);
+        let m = acc.metrics();
+        assert_eq!(m.pixels, 2);
+        assert!((m.abs_rel - (0.5 / 2.0 + 1.0 / 4.0) / 2.0).abs() < 1e-12);
+        assert!((m.sq_rel - (0.25 / 2.0 + 1.0 / 4.0) / 2.0).abs() < 1e-12);
+        assert!((m.rmse - ((0.25 + 1.0) / 2.0f64).sqrt()).abs() < 1e-12);
+        let l = |a: f64, b: f64| (a.ln() - b.ln()).powi(2);
+        assert!((m.rmse_log - ((l(2.5, 2.0) + l(3.0, 4.0)) / 2.0).sqrt()).abs() < 1e-12);
+        assert!((m.log10 - ((2.5f64.log10() - 2.0f64.log10()).abs() + (3.0f64.log10() - 4.0f64.log10()).abs()) / 2.0).abs() < 1e-12);
+        // ratios 1.25 (not < 1.25) and 4/3: δ1 = 0, δ2 = 2/2 (both < 1.5625), δ3 = 1.
+        assert_eq!((m.delta1, m.delta2, m.delta3), (0.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn max_depth_and_eigen_crop_restrict_pixels() {
+        let mut acc = DepthAccumulator::default();
+        acc.add(&[1.0, 1.0], &[1.0, 20.0], [1, 2], &DepthEval { max_depth: 10.0, eigen_crop: false });
+        assert_eq!(acc.n, 1);
+        let mut acc = DepthAccumulator::default();
+        let gt = vec![1.0f32; 480 * 640];
+        acc.add(&gt, &gt, [480, 640], &DepthEval { max_depth: 0.0, eigen_crop: true });
+        assert_eq!(acc.n, (471 - 45) * (601 - 41));
+    }
+
+    #[test]
+    fn delta_m_signs() {
+        let seg = |miou, acc| Some(SegmentationMetrics { pixel_acc: acc, mean_acc: 0.0, miou, iou: vec![], pixels: 1 });
+        let dep = |abs_rel, rmse| Some(DepthMetrics { abs_rel, sq_rel: 0.0, rmse, rmse_log: 0.0, log10: 0.0, delta1: 0.0, delta2: 0.0, delta3: 0.0, pixels: 1 });
+        let multi = EvalMetrics { segmentation: seg(0.44, 0.8), depth: dep(0.18, 0.5), loss: None };
+        let st_seg = EvalMetrics { segmentation: seg(0.40, 0.8), depth: None, loss: None };
+        let st_dep = EvalMetrics { segmentation: None, depth: dep(0.20, 0.5), loss: None };
+        // (+0.1 + 0 + 0.1 + 0) / 4
+        assert!((delta_m(&multi, &[st_seg, st_dep]).unwrap() - 0.05).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,549 @@
+//! The training loop: epochs of augmented batches, multi-task loss and weighting, optimiser
+//! and schedule, validation, early stopping, best weights, checkpoints and exact resume.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{Flag, Module, ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use hydra_data::loader::Loader;
+use hydra_data::DataError;
+use hydra_model::state::{RawTensor, StateLoader};
+use hydra_model::weights::{self, LoadScope};
+use hydra_model::{HydraNet, Task, WeightsError};
+use serde_json::json;
+
+use crate::checkpoint::{self, Checkpoint, CheckpointError, CheckpointMeta, EarlyStopState};
+use crate::config::Config;
+use crate::eval::{EvalSpec, EvalState};
+use crate::loss::{cross_entropy, depth_loss, normal_loss, to_label_size, DepthLoss};
+use crate::metrics::{DepthEval, EvalMetrics};
+use crate::optim::{Hyper, Optimizer, OptimizerKind};
+use crate::runlog::{epoch_record, RunLog};
+use crate::schedule::{Schedule, ScheduleKind};
+use crate::setup;
+use crate::weighting::{fixed_weight, LossHistory, UncertaintyWeights, Weighting};
+
+/// Where to resume from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// Start a new run (the run folder must not hold one).
+    No,
+    /// The newest complete checkpoint of the run folder.
+    Latest,
+    /// A given checkpoint file.
+    From(PathBuf),
+}
+
+/// What `train` is asked to do.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub config: Config,
+    pub resume: Resume,
+    /// Stop (after writing a checkpoint) once this invocation has run this many epochs.
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// Why training stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{dir}: the run folder already holds a run (checkpoints or logs); continue it with --resume, or choose another output.dir")]
+    RunExists { dir: PathBuf },
+    #[error("{dir}: no complete checkpoint to resume from")]
+    NoCheckpoint { dir: PathBuf },
+    #[error("non-finite {what} at epoch {epoch}, iteration {iteration}; training stopped, nothing was saved after the last good checkpoint{}", last.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
+    NonFinite { what: String, epoch: usize, iteration: u64, last: Option<PathBuf> },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |e| TrainError::Io { path: path.into(), source: e }
+}
+
+/// Progress events, for bars or plain logs.
+pub trait Reporter {
+    /// A line of information.
+    fn info(&mut self, line: &str);
+    /// An epoch starts with `batches` iterations.
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
+    /// An iteration finished.
+    fn iteration(&mut self, _done: usize, _losses: &[(Task, f64)], _total: f64, _images_per_s: f64) {}
+    /// The epoch ended; `summary` is a one-line table row.
+    fn epoch_end(&mut self, summary: &str) {
+        self.info(summary);
+    }
+}
+
+/// A reporter that prints nothing.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn info(&mut self, _: &str) {}
+}
+
+/// The network and the learned task weights, optimised together.
+#[derive(Module, Debug)]
+pub struct TrainModule {
+    pub net: HydraNet,
+    pub task_weights: Option<UncertaintyWeights>,
+}
+
+/// How a finished run ended.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub run_dir: PathBuf,
+    pub epochs_done: usize,
+    pub iterations: u64,
+    pub stopped_early: bool,
+    pub last_metrics: Option<EvalMetrics>,
+    pub best: Option<(usize, f64)>,
+    /// Final network tensors (reference keys), for comparisons.
+    pub final_state: hydra_model::StateDict,
+}
+
+struct FreezeBn;
+
+impl ModuleMapper for FreezeBn {
+    fn map_flag(&mut self, f: Param<Flag>) -> Param<Flag> {
+        f.with_value(false)
+    }
+}
+
+/// The monitored value in "higher is better" orientation.
+pub fn monitor_value(monitor: &str, m: &EvalMetrics) -> Option<f64> {
+    match monitor {
+        "miou" => m.segmentation.as_ref().map(|s| s.miou),
+        "rmse" => m.depth.as_ref().map(|d| -d.rmse),
+        "loss" => m.loss.map(|l| -l),
+        _ => match (&m.segmentation, &m.depth) {
+            (Some(s), Some(d)) => Some((s.miou + d.delta1) / 2.0),
+            (Some(s), None) => Some(s.miou),
+            (None, Some(d)) => Some(d.delta1),
+            _ => m.loss.map(|l| -l),
+        },
+    }
+}
+
+fn optimizer_kind(c: &Config) -> OptimizerKind {
+    let o = &c.optimizer;
+    match o.kind.as_str() {
+        "adam" => OptimizerKind::Adam { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps },
+        "adamw" => OptimizerKind::AdamW { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps },
+        _ => OptimizerKind::Sgd { momentum: o.momentum, nesterov: o.nesterov },
+    }
+}
+
+fn schedule(c: &Config, iters_per_epoch: u64) -> Schedule {
+    let s = &c.schedule;
+    let kind = match s.kind.as_str() {
+        "multistep" => ScheduleKind::MultiStep { milestones: s.milestones.iter().map(|&m| m as u64 * iters_per_epoch).collect(), gamma: s.gamma },
+        "cosine" => ScheduleKind::Cosine { min_factor: s.min_lr_factor },
+        "poly" => ScheduleKind::Poly { power: s.power, min_factor: s.min_lr_factor },
+        _ => ScheduleKind::Constant,
+    };
+    Schedule { kind, total: c.training.epochs as u64 * iters_per_epoch, warmup: s.warmup_iters as u64, warmup_factor: s.warmup_factor }
+}
+
+fn weighting(c: &Config, tasks: &[Task]) -> Weighting {
+    match c.loss.weighting.as_str() {
+        "uncertainty" => Weighting::Uncertainty,
+        "dwa" => Weighting::Dwa { temperature: c.loss.dwa_temperature },
+        _ => Weighting::Fixed(tasks.iter().map(|&t| fixed_weight(t, c.loss.segm_weight, c.loss.depth_weight, c.loss.normal_weight)).collect()),
+    }
+}
+
+fn depth_kind(c: &Config) -> DepthLoss {
+    if c.loss.depth == "berhu" { DepthLoss::BerHu } else { DepthLoss::L1 }
+}
+
+/// The evaluation settings of a config.
+pub fn eval_spec(c: &Config) -> EvalSpec {
+    EvalSpec {
+        num_classes: c.model.num_classes,
+        ignore: c.data.ignore_index as i64,
+        depth: DepthEval { max_depth: c.eval.max_depth, eigen_crop: c.eval.eigen_crop },
+        depth_loss: depth_kind(c),
+    }
+}
+
+/// Build the network of `config` on `device` with its configured initial weights.
+pub fn initial_network(config: &Config, device: &Device) -> Result<HydraNet, TrainError> {
+    let mut net = config.network().init(device);
+    if let Some(p) = &config.model.init_weights {
+        let file = weights::read(p)?;
+        net = file.apply(net, LoadScope::Full)?.0;
+    }
+    if let Some(p) = &config.model.encoder_weights {
+        let file = weights::read(p)?;
+        net = file.apply(net, LoadScope::EncoderOnly)?.0;
+    }
+    if config.model.freeze_bn {
+        net = net.map(&mut FreezeBn);
+    }
+    Ok(net)
+}
+
+/// The per-task losses of one batch, in task order (zero for a task the batch lacks).
+pub fn task_losses(net: &HydraNet, batch: hydra_data::batch::Batch, tasks: &[Task], ignore: i64, depth: DepthLoss) -> Vec<Tensor<1>> {
+    let device = batch.images.device();
+    let [_, _, h, w] = batch.images.dims();
+    let out = net.forward(batch.images);
+    tasks
+        .iter()
+        .map(|&t| {
+            let pred = out.get(t).expect("network has every configured task").clone();
+            let zero = || pred.clone().sum().mul_scalar(0.0);
+            match t {
+                Task::Segmentation => match batch.labels.clone() {
+                    Some(l) => cross_entropy(to_label_size(pred, [h, w]), l, ignore),
+                    None => zero(),
+                },
+                Task::Depth => match batch.depth.clone() {
+                    Some(d) => depth_loss(to_label_size(pred, [h, w]), d, depth),
+                    None => zero(),
+                },
+                Task::Normals => match batch.normals.clone() {
+                    Some(n) => normal_loss(to_label_size(pred, [h, w]), n),
+                    None => zero(),
+                },
+            }
+            .to_device(&device)
+        })
+        .collect()
+}
+
+fn all_finite(sd: &hydra_model::StateDict) -> bool {
+    sd.iter().all(|(_, t)| t.to_f32().iter().all(|v| v.is_finite()))
+}
+
+/// Train as configured. Writes the run folder; returns how the run ended.
+pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSummary, TrainError> {
+    let config = opts.config;
+    let tasks = config.tasks();
+    let backend = crate::backend::Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
+    let device = backend.training_device().map_err(TrainError::Config)?;
+    let run_dir = config.output.dir.clone();
+    let ckpt_dir = run_dir.join("checkpoints");
+
+    // Resume point, decided before anything is written.
+    let resume_from = match &opts.resume {
+        Resume::No => {
+            if !checkpoint::complete_checkpoints(&ckpt_dir).is_empty() || run_dir.join("metrics.jsonl").exists() {
+                return Err(TrainError::RunExists { dir: run_dir });
+            }
+            None
+        }
+        Resume::Latest => Some(checkpoint::newest_valid(&ckpt_dir).ok_or_else(|| TrainError::NoCheckpoint { dir: run_dir.clone() })?.1),
+        Resume::From(p) => Some(p.clone()),
+    };
+    let resumed = resume_from.as_deref().map(Checkpoint::load).transpose()?;
+
+    // Data.
+    let (train_ds, train_report) = setup::open_source(&config.data.train, &config)?;
+    report.info(&format!("train: {}", train_ds.describe()));
+    for s in &train_report.skipped {
+        report.info(&format!("skipped {}: {}", s.what, s.reason));
+    }
+    let val = match &config.data.val {
+        Some(v) => {
+            let (ds, r) = setup::open_source(v, &config)?;
+            report.info(&format!("val: {}", ds.describe()));
+            for s in &r.skipped {
+                report.info(&format!("skipped {}: {}", s.what, s.reason));
+            }
+            Some(setup::eval_loader(ds, &config, 1))
+        }
+        None => None,
+    };
+    let loader: Loader = setup::train_loader(train_ds, &config);
+    let batches = loader.batches_per_epoch();
+    if batches == 0 {
+        return Err(TrainError::Config(format!(
+            "training.batch_size = {}: larger than the training set ({} samples)",
+            config.training.batch_size,
+            loader.dataset().len()
+        )));
+    }
+
+    // Model, weighting, optimiser.
+    let mut net = initial_network(&config, &device)?;
+    let weighting = weighting(&config, &tasks);
+    let mut task_weights = matches!(weighting, Weighting::Uncertainty).then(|| UncertaintyWeights::new(tasks.len(), &device));
+    let mut optim = Optimizer::new(optimizer_kind(&config));
+    let sched = schedule(&config, batches as u64);
+    let mut epochs_done = 0usize;
+    let mut iteration = 0u64;
+    let mut es = EarlyStopState::default();
+    let mut history = LossHistory::default();
+    if let Some(ck) = &resumed {
+        let mut loader_state = StateLoader::new(&ck.model);
+        net = hydra_model::state::ReferenceKeys::import_state(net, "", &mut loader_state);
+        let rep = loader_state.finish();
+        if !rep.issues.is_empty() {
+            return Err(TrainError::Checkpoint(CheckpointError::Invalid {
+                path: resume_from.clone().unwrap(),
+                detail: format!("does not fit the configured network: {}", rep.issues[0]),
+            }));
+        }
+        if let (Some(tw), Some(lv)) = (task_weights.as_mut(), &ck.log_vars) {
+            tw.log_vars = Param::from_tensor(lv.to_tensor::<1>(&device)).set_require_grad(true);
+        }
+        let inner = device.clone().inner();
+        for ((path, slot), t) in &ck.optimizer {
+            let st = optim.state.entry(path.clone()).or_insert(crate::optim::ParamState { step: 0, slots: Vec::new() });
+            if st.slots.len() != *slot {
+                return Err(TrainError::Checkpoint(CheckpointError::Invalid { path: resume_from.clone().unwrap(), detail: format!("optimiser slots of `{path}` out of order") }));
+            }
+            st.slots.push(t.to_tensor::<1>(&inner));
+        }
+        for (path, &steps) in &ck.meta.optimizer_steps {
+            optim.state.entry(path.clone()).or_insert(crate::optim::ParamState { step: 0, slots: Vec::new() }).step = steps;
+        }
+        epochs_done = ck.meta.epochs_done;
+        iteration = ck.meta.iteration;
+        es = ck.meta.early_stopping.clone();
+        history = ck.meta.loss_history.clone();
+        if ck.meta.config != config.to_toml() {
+            report.info("note: the configuration differs from the checkpoint's; continuing with the new one");
+        }
+        report.info(&format!("resumed from {} (epoch {epochs_done}, iteration {iteration})", resume_from.as_ref().unwrap().display()));
+    }
+    let mut module = TrainModule { net, task_weights: task_weights.take() };
+
+    std::fs::create_dir_all(&run_dir).map_err(io(&run_dir))?;
+    hydra_model::fsio::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes()).map_err(|(p, e)| TrainError::Io { path: p, source: e })?;
+    let mut log = RunLog::open(&run_dir, resumed.as_ref().map(|c| c.meta.iteration)).map_err(io(&run_dir))?;
+
+    let spec = eval_spec(&config);
+    let ignore = config.data.ignore_index as i64;
+    let depth = depth_kind(&config);
+    let o = config.optimizer.clone();
+    let mut last_ckpt: Option<PathBuf> = resume_from.clone();
+    let mut last_metrics = None;
+    let mut stopped_early = false;
+    let mut epochs_this_run = 0usize;
+
+    report.info(&format!(
+        "training {} epochs × {batches} iterations, batch {}, tasks {}, {} parameters, backend {backend}",
+        config.training.epochs,
+        config.training.batch_size,
+        tasks.iter().map(|t| t.key()).collect::<Vec<_>>().join("+"),
+        module.net.parameter_count()
+    ));
+
+    while epochs_done < config.training.epochs {
+        let epoch = epochs_done + 1;
+        let weights_now = weighting.epoch_weights(tasks.len(), &history);
+        let mut sums = vec![0f64; tasks.len()];
+        let mut total_sum = 0f64;
+        let mut count = 0usize;
+        let t0 = Instant::now();
+        report.epoch_start(epoch, config.training.epochs, batches);
+        for (k, host) in loader.epoch(epoch as u64, 0).enumerate() {
+            let host = host?;
+            let it_start = Instant::now();
+            let factor = sched.factor(iteration);
+            let batch = host.to_device(&device);
+            let losses = task_losses(&module.net, batch, &tasks, ignore, depth);
+            let values: Vec<f64> = losses.iter().map(|l| l.clone().into_scalar::<f32>() as f64).collect();
+            let total = weighting.combine(&losses, &weights_now, module.task_weights.as_ref());
+            let total_v = total.clone().into_scalar::<f32>() as f64;
+            if !total_v.is_finite() || values.iter().any(|v| !v.is_finite()) {
+                return Err(TrainError::NonFinite { what: "loss".into(), epoch, iteration: iteration + 1, last: last_ckpt });
+            }
+            let grads = GradientsParams::from_grads(total.backward(), &module);
+            let scale = if o.grad_clip_norm > 0.0 {
+                let norm = crate::optim::grad_norm(&module, &grads);
+                if !norm.is_finite() {
+                    return Err(TrainError::NonFinite { what: "gradient".into(), epoch, iteration: iteration + 1, last: last_ckpt });
+                }
+                Optimizer::clip_scale(norm, o.grad_clip_norm)
+            } else {
+                1.0
+            };
+            let hyper = |path: &str| {
+                if path.starts_with("net.encoder") {
+                    Hyper { lr: o.encoder_lr * factor, weight_decay: o.encoder_weight_decay }
+                } else if path.starts_with("task_weights") {
+                    Hyper { lr: o.decoder_lr * factor, weight_decay: 0.0 }
+                } else {
+                    Hyper { lr: o.decoder_lr * factor, weight_decay: o.decoder_weight_decay }
+                }
+            };
+            module = optim.step(module, grads, hyper, scale);
+            iteration += 1;
+            count += 1;
+            total_sum += total_v;
+            for (s, v) in sums.iter_mut().zip(&values) {
+                *s += v;
+            }
+            let ips = host.len as f64 / it_start.elapsed().as_secs_f64().max(1e-9);
+            let named: Vec<(Task, f64)> = tasks.iter().copied().zip(values.iter().copied()).collect();
+            report.iteration(k + 1, &named, total_v, ips);
+            if iteration % config.training.log_interval as u64 == 0 {
+                let eff = weighting.effective(&weights_now, module.task_weights.as_ref());
+                log.iteration(json!({
+                    "kind": "iter", "epoch": epoch, "iteration": iteration, "loss": total_v,
+                    "losses": tasks.iter().zip(&values).map(|(t, v)| (t.key().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "weights": tasks.iter().zip(&eff).map(|(t, v)| (t.key().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "lr_encoder": o.encoder_lr * factor, "lr_decoder": o.decoder_lr * factor, "images_per_s": ips,
+                }))
+                .map_err(io(&run_dir))?;
+            }
+        }
+        epochs_done += 1;
+        epochs_this_run += 1;
+        let means: Vec<f64> = sums.iter().map(|s| s / count.max(1) as f64).collect();
+        history.epochs.push(means.clone());
+        let train_time = t0.elapsed().as_secs_f64();
+
+        // Validation.
+        let mut improved = false;
+        let validate = val.is_some() && config.training.val_interval > 0 && (epochs_done % config.training.val_interval == 0 || epochs_done == config.training.epochs);
+        let metrics = if validate {
+            let v = val.as_ref().unwrap();
+            let inference = module.net.valid();
+            let inner = device.clone().inner();
+            let mut st = EvalState::new(&spec);
+            for b in v.epoch(0, 0) {
+                st.add(&inference, &inner, &b?, &spec);
+            }
+            let m = st.metrics(&tasks);
+            if let Some(value) = monitor_value(&config.early_stopping.monitor, &m) {
+                let better = es.best.is_none_or(|b| value > b + config.early_stopping.min_delta);
+                if better {
+                    es.best = Some(value);
+                    es.best_epoch = Some(epochs_done);
+                    es.bad_validations = 0;
+                    improved = true;
+                } else {
+                    es.bad_validations += 1;
+                }
+            }
+            last_metrics = Some(m.clone());
+            Some(m)
+        } else {
+            None
+        };
+        if config.early_stopping.enabled && es.bad_validations >= config.early_stopping.patience {
+            stopped_early = true;
+        }
+
+        // Checkpoint, best weights.
+        let last_epoch = epochs_done == config.training.epochs || stopped_early || opts.stop_after_epochs == Some(epochs_this_run);
+        let model_state = module.net.state_dict();
+        if !all_finite(&model_state) {
+            return Err(TrainError::NonFinite { what: "weights".into(), epoch, iteration, last: last_ckpt });
+        }
+        if improved {
+            weights::save(&module.net, &run_dir.join("best.bpk"))?;
+            let best = json!({"epoch": epochs_done, "iteration": iteration, "monitor": config.early_stopping.monitor, "value": es.best, "metrics": metrics});
+            hydra_model::fsio::write_atomic(&run_dir.join("best.json"), serde_json::to_string_pretty(&best).unwrap().as_bytes()).map_err(|(p, e)| TrainError::Io { path: p, source: e })?;
+        }
+        if epochs_done % config.checkpoint.interval == 0 || last_epoch || improved {
+            let mut optimizer = BTreeMap::new();
+            let mut steps = BTreeMap::new();
+            for (path, st) in &optim.state {
+                steps.insert(path.clone(), st.step);
+                for (i, s) in st.slots.iter().enumerate() {
+                    optimizer.insert((path.clone(), i), RawTensor::from_tensor(s.clone()));
+                }
+            }
+            let ck = Checkpoint {
+                meta: CheckpointMeta {
+                    version: checkpoint::CHECKPOINT_VERSION,
+                    epochs_done,
+                    iteration,
+                    seed: config.training.seed,
+                    optimizer_steps: steps,
+                    early_stopping: es.clone(),
+                    loss_history: history.clone(),
+                    config: config.to_toml(),
+                },
+                model: model_state.clone(),
+                log_vars: module.task_weights.as_ref().map(|w| RawTensor::from_tensor(w.log_vars.val())),
+                optimizer,
+            };
+            last_ckpt = Some(ck.save(&ckpt_dir)?);
+            checkpoint::prune(&ckpt_dir, config.checkpoint.keep_last, es.best_epoch);
+        }
+
+        // Logs.
+        let eff = weighting.effective(&weights_now, module.task_weights.as_ref());
+        let mut rec = json!({
+            "train": {"loss": total_sum / count.max(1) as f64},
+            "weights": tasks.iter().zip(&eff).map(|(t, v)| (t.key().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "lr_factor": sched.factor(iteration.saturating_sub(1)),
+            "time_s": train_time,
+        });
+        for (t, m) in tasks.iter().zip(&means) {
+            rec["train"][t.key()] = json!(m);
+        }
+        let mut summary = format!("epoch {epochs_done:>4}/{} | loss {:.4}", config.training.epochs, total_sum / count.max(1) as f64);
+        for (t, m) in tasks.iter().zip(&means) {
+            summary.push_str(&format!(" {} {:.4}", t.key(), m));
+        }
+        if let Some(m) = &metrics {
+            let mut val_rec = serde_json::Map::new();
+            if let Some(s) = &m.segmentation {
+                val_rec.insert("miou".into(), json!(s.miou));
+                val_rec.insert("pixel_acc".into(), json!(s.pixel_acc));
+                val_rec.insert("mean_acc".into(), json!(s.mean_acc));
+                summary.push_str(&format!(" | val mIoU {:.4} acc {:.4}", s.miou, s.pixel_acc));
+            }
+            if let Some(d) = &m.depth {
+                val_rec.insert("rmse".into(), json!(d.rmse));
+                val_rec.insert("abs_rel".into(), json!(d.abs_rel));
+                val_rec.insert("delta1".into(), json!(d.delta1));
+                summary.push_str(&format!(" rmse {:.4} absrel {:.4} δ1 {:.4}", d.rmse, d.abs_rel, d.delta1));
+            }
+            if let Some(l) = m.loss {
+                val_rec.insert("loss".into(), json!(l));
+            }
+            rec["val"] = serde_json::Value::Object(val_rec);
+            if improved {
+                summary.push_str(" *best*");
+            }
+        }
+        summary.push_str(&format!(" | {:.1} s", train_time));
+        log.epoch(epoch_record(epochs_done, iteration, rec)).map_err(io(&run_dir))?;
+        report.epoch_end(&summary);
+
+        if stopped_early {
+            report.info(&format!(
+                "early stopping: no improvement of val {} for {} validations (best at epoch {})",
+                config.early_stopping.monitor,
+                es.bad_validations,
+                es.best_epoch.unwrap_or(0)
+            ));
+            break;
+        }
+        if opts.stop_after_epochs == Some(epochs_this_run) && epochs_done < config.training.epochs {
+            report.info(&format!("stopping after {epochs_this_run} epochs as asked; continue with --resume"));
+            break;
+        }
+    }
+    if epochs_done == config.training.epochs {
+        weights::save(&module.net, &run_dir.join("final.bpk"))?;
+    }
+    Ok(TrainSummary {
+        run_dir,
+        epochs_done,
+        iterations: iteration,
+        stopped_early,
+        last_metrics,
+        best: es.best_epoch.zip(es.best),
+        final_state: module.net.state_dict(),
+    })
+}
