@@ -22,6 +22,15 @@ enum Command {
     Export(cmd::export::Args),
     /// Describe a weight file: format, architecture, tasks, classes, parameters.
     Info(cmd::info::Args),
+    /// Train from a TOML configuration (resumable).
+    Train(cmd::train::Args),
+    /// Evaluate weights on a split: mIoU, per-class IoU, depth metrics.
+    Eval(cmd::eval::Args),
+    /// Write synthetic scenes in the authors' dataset layout.
+    Synth(cmd::synth::Args),
+    /// Dataset tools.
+    #[command(subcommand)]
+    Data(cmd::data::DataCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +49,10 @@ fn main() -> ExitCode {
         Command::Predict(a) => cmd::predict::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Info(a) => cmd::info::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Data(c) => cmd::data::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,12 @@
 //! The subcommands of the `hydra` binary.
 
+pub mod data;
+pub mod eval;
 pub mod export;
 pub mod info;
 pub mod predict;
+pub mod synth;
+pub mod train;
 
 use std::path::Path;
 

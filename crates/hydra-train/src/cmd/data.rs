@@ -1,0 +1,88 @@
+//! `hydra data check`
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use hydra_data::dataset::OpenReport;
+use hydra_data::synthetic_source::SyntheticDataset;
+use hydra_train::config::{Config, SourceSection};
+use hydra_train::setup;
+
+#[derive(clap::Subcommand)]
+pub enum DataCommand {
+    /// Validate the configured datasets and report counts, sizes, classes and depth.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Training configuration (its [data] section is checked).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String]) -> Result<bool> {
+    let (ds, mut report) = match setup::open_source(s, config) {
+        Ok(x) => x,
+        Err(e) => {
+            println!("{name}: FAILED: {e}");
+            return Ok(false);
+        }
+    };
+    if s.kind == "synthetic" {
+        report = SyntheticDataset::new(s.count, s.size[0], s.size[1], s.seed).full_report(config.data.workers.max(1));
+    }
+    println!("{name}: {}", ds.describe());
+    print_report(&report, names);
+    Ok(report.skipped.is_empty())
+}
+
+fn print_report(r: &OpenReport, names: &[String]) {
+    let n = r.samples.len();
+    let labels = r.samples.iter().filter(|s| s.has_label).count();
+    let depth = r.samples.iter().filter(|s| s.has_depth).count();
+    println!("  samples: {n} ({labels} with labels, {} missing; {depth} with depth, {} missing)", n - labels, n - depth);
+    for (size, count) in r.sizes() {
+        println!("  size {}x{} (HxW): {count}", size[0], size[1]);
+    }
+    if let Some((lo, hi)) = r.depth_range() {
+        let valid: u64 = r.samples.iter().map(|s| s.depth_valid).sum();
+        let total: u64 = r.samples.iter().filter(|s| s.has_depth).map(|s| (s.size[0] * s.size[1]) as u64).sum();
+        println!("  depth: {lo:.3} – {hi:.3} m, {:.1} % of pixels measured", 100.0 * valid as f64 / total.max(1) as f64);
+    }
+    let hist = r.class_histogram();
+    let ignored: u64 = r.samples.iter().map(|s| s.ignored).sum();
+    let total: u64 = hist.iter().sum::<u64>() + ignored;
+    if total > 0 {
+        println!("  class histogram (share of labelled pixels):");
+        for (i, &c) in hist.iter().enumerate() {
+            let name = names.get(i).cloned().unwrap_or(format!("class_{i}"));
+            println!("    {i:>3} {name:<18} {:>6.2} %", 100.0 * c as f64 / total as f64);
+        }
+        println!("    ignore                 {:>6.2} %", 100.0 * ignored as f64 / total as f64);
+    }
+    for s in &r.skipped {
+        println!("  BAD {}: {}", s.what, s.reason);
+    }
+}
+
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Check(a) => {
+            let config = Config::from_file(&a.config, &a.overrides)?;
+            let names = setup::palette(&config)?.names;
+            let mut ok = describe("train", &config.data.train, &config, &names)?;
+            if let Some(v) = &config.data.val {
+                ok &= describe("val", v, &config, &names)?;
+            }
+            if !ok {
+                bail!("the data has problems (listed above)");
+            }
+            println!("data ok");
+            Ok(())
+        }
+    }
+}

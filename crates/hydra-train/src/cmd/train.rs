@@ -1,0 +1,134 @@
+//! `hydra train`
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use hydra_model::Task;
+use hydra_train::config::Config;
+use hydra_train::train::{train, Reporter, Resume, TrainOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Training configuration (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value, e.g. `--set training.epochs=20` (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Continue the run: from the newest complete checkpoint of the run folder, or from PATH.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+    resume: Option<PathBuf>,
+    /// Stop after this many epochs of this invocation (after writing a checkpoint).
+    #[arg(long, value_name = "N")]
+    stop_after_epochs: Option<usize>,
+    /// Compute backend (overrides training.backend): flex, wgpu, cuda.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Plain log lines instead of progress bars (automatic when output is not a terminal).
+    #[arg(long)]
+    plain: bool,
+}
+
+/// Progress bars on a terminal.
+struct Bars {
+    bar: Option<ProgressBar>,
+    start: Instant,
+}
+
+impl Reporter for Bars {
+    fn info(&mut self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        let b = ProgressBar::new(batches as u64);
+        b.set_style(
+            ProgressStyle::with_template("epoch {prefix} {bar:25} {pos}/{len} {msg} [{elapsed}<{eta}]").expect("template"),
+        );
+        b.set_prefix(format!("{epoch}/{epochs}"));
+        self.bar = Some(b);
+        self.start = Instant::now();
+    }
+
+    fn iteration(&mut self, done: usize, losses: &[(Task, f64)], total: f64, ips: f64) {
+        if let Some(b) = &self.bar {
+            let parts: Vec<String> = losses.iter().map(|(t, v)| format!("{} {v:.3}", t.key())).collect();
+            b.set_message(format!("loss {total:.3} ({}) {ips:.1} img/s", parts.join(", ")));
+            b.set_position(done as u64);
+        }
+    }
+
+    fn epoch_end(&mut self, summary: &str) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        println!("{summary}");
+    }
+}
+
+/// Plain lines, for logs and pipes.
+struct Plain {
+    interval: usize,
+    batches: usize,
+    epoch: usize,
+    start: Instant,
+}
+
+impl Reporter for Plain {
+    fn info(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn epoch_start(&mut self, epoch: usize, _epochs: usize, batches: usize) {
+        self.epoch = epoch;
+        self.batches = batches;
+        self.start = Instant::now();
+    }
+
+    fn iteration(&mut self, done: usize, losses: &[(Task, f64)], total: f64, ips: f64) {
+        if done % self.interval == 0 || done == self.batches {
+            let parts: Vec<String> = losses.iter().map(|(t, v)| format!("{} {v:.4}", t.key())).collect();
+            let elapsed = self.start.elapsed().as_secs_f64();
+            let eta = elapsed / done as f64 * (self.batches - done) as f64;
+            println!("epoch {} iter {done}/{} loss {total:.4} ({}) {ips:.2} img/s eta {eta:.0} s", self.epoch, self.batches, parts.join(", "));
+        }
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut overrides = a.overrides.clone();
+    if let Some(b) = &a.backend {
+        overrides.push(format!("training.backend={b}"));
+    }
+    let config = Config::from_file(&a.config, &overrides)?;
+    let resume = match a.resume {
+        None => Resume::No,
+        Some(p) if p.as_os_str().is_empty() => Resume::Latest,
+        Some(p) => Resume::From(p),
+    };
+    let plain = a.plain || !std::io::stderr().is_terminal();
+    let interval = config.training.log_interval;
+    let opts = TrainOptions { config, resume, stop_after_epochs: a.stop_after_epochs };
+    let summary = if plain {
+        train(opts, &mut Plain { interval, batches: 0, epoch: 0, start: Instant::now() })?
+    } else {
+        train(opts, &mut Bars { bar: None, start: Instant::now() })?
+    };
+    println!(
+        "done: {} epochs, {} iterations{}; run folder {}",
+        summary.epochs_done,
+        summary.iterations,
+        if summary.stopped_early { " (stopped early)" } else { "" },
+        summary.run_dir.display()
+    );
+    if let Some((epoch, _)) = summary.best {
+        println!("best weights (epoch {epoch}): {}", summary.run_dir.join("best.bpk").display());
+    }
+    Ok(())
+}
