@@ -147,7 +147,10 @@ impl Checkpoint {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let path = dir.join(file_name(self.meta.epochs_done));
         let bytes = self.to_bytes();
-        hydra_model::fsio::write_atomic(&path, &bytes).map_err(|(p, e)| io(&p, e))?;
+        match crate::fault::checkpoint_pause() {
+            None => hydra_model::fsio::write_atomic(&path, &bytes).map_err(|(p, e)| io(&p, e))?,
+            Some(pause) => write_with_pause(&path, &bytes, pause)?,
+        }
         let marker = Marker {
             file: path.file_name().unwrap().to_string_lossy().into_owned(),
             bytes: bytes.len() as u64,
@@ -172,6 +175,20 @@ impl Checkpoint {
         }
         Self::from_bytes(&bytes, path)
     }
+}
+
+/// `write_atomic` with a pause halfway through (fault injection for the crash tests).
+fn write_with_pause(path: &Path, bytes: &[u8], pause: std::time::Duration) -> Result<(), CheckpointError> {
+    use std::io::Write;
+    let tmp = hydra_model::fsio::temp_path(path);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    let half = bytes.len() / 2;
+    f.write_all(&bytes[..half]).map_err(|e| io(&tmp, e))?;
+    f.flush().map_err(|e| io(&tmp, e))?;
+    std::thread::sleep(pause);
+    f.write_all(&bytes[half..]).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
 fn verify(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {

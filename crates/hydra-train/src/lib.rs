@@ -7,6 +7,7 @@ pub mod config;
 pub mod config_reader;
 pub mod checkpoint;
 pub mod eval;
+pub mod fault;
 pub mod loss;
 pub mod metrics;
 pub mod optim;

@@ -357,7 +357,10 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
             let batch = host.to_device(&device);
             let losses = task_losses(&module.net, batch, &tasks, ignore, depth);
             let values: Vec<f64> = losses.iter().map(|l| l.clone().into_scalar::<f32>() as f64).collect();
-            let total = weighting.combine(&losses, &weights_now, module.task_weights.as_ref());
+            let mut total = weighting.combine(&losses, &weights_now, module.task_weights.as_ref());
+            if crate::fault::nan_at(iteration + 1) {
+                total = total.mul_scalar(f32::NAN);
+            }
             let total_v = total.clone().into_scalar::<f32>() as f64;
             if !total_v.is_finite() || values.iter().any(|v| !v.is_finite()) {
                 return Err(TrainError::NonFinite { what: "loss".into(), epoch, iteration: iteration + 1, last: last_ckpt });

@@ -23,3 +23,54 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Run the `hydra` binary with `args` and extra environment variables.
+pub fn hydra_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hydra"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run hydra")
+}
+
+/// A small synthetic training config writing to `run_dir`, with extra TOML appended.
+pub fn tiny_config(dir: &Path, run_dir: &Path, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"[model]
+num_classes = 6
+[data]
+palette = "synthetic"
+workers = 2
+[data.train]
+kind = "synthetic"
+count = 16
+size = [48, 64]
+seed = 1
+[data.val]
+kind = "synthetic"
+count = 4
+size = [48, 64]
+seed = 2
+[augment]
+scale = [0.8, 1.25]
+crop = [48, 48]
+jitter = 0.2
+[training]
+epochs = 3
+batch_size = 4
+log_interval = 1
+[output]
+dir = "{}"
+{extra}"#,
+        run_dir.display()
+    );
+    let p = dir.join("config.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// stdout and stderr as text.
+pub fn text(o: &std::process::Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}

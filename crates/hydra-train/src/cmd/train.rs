@@ -19,8 +19,8 @@ pub struct Args {
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     overrides: Vec<String>,
     /// Continue the run: from the newest complete checkpoint of the run folder, or from PATH.
-    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
-    resume: Option<PathBuf>,
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    resume: Option<Option<PathBuf>>,
     /// Stop after this many epochs of this invocation (after writing a checkpoint).
     #[arg(long, value_name = "N")]
     stop_after_epochs: Option<usize>,
@@ -109,8 +109,8 @@ pub fn run(a: Args) -> Result<()> {
     let config = Config::from_file(&a.config, &overrides)?;
     let resume = match a.resume {
         None => Resume::No,
-        Some(p) if p.as_os_str().is_empty() => Resume::Latest,
-        Some(p) => Resume::From(p),
+        Some(None) => Resume::Latest,
+        Some(Some(p)) => Resume::From(p),
     };
     let plain = a.plain || !std::io::stderr().is_terminal();
     let interval = config.training.log_interval;
