@@ -85,6 +85,9 @@ pub struct SampleStats {
     pub depth_range: Option<(f32, f32)>,
     /// Pixels with a depth measurement.
     pub depth_valid: u64,
+    /// Sum and sum of squares of the measured depths (for trivial baselines).
+    pub depth_sum: f64,
+    pub depth_sum_sq: f64,
     /// Whether the sample has each annotation.
     pub has_label: bool,
     pub has_depth: bool,
@@ -114,6 +117,8 @@ impl SampleStats {
             for &v in &d.data {
                 if v > 0.0 {
                     st.depth_valid += 1;
+                    st.depth_sum += v as f64;
+                    st.depth_sum_sq += (v as f64) * (v as f64);
                     lo = lo.min(v);
                     hi = hi.max(v);
                 }
@@ -160,6 +165,33 @@ impl OpenReport {
     /// Depth range over all samples.
     pub fn depth_range(&self) -> Option<(f32, f32)> {
         self.samples.iter().filter_map(|s| s.depth_range).reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+
+    /// Mean measured depth over all samples, metres.
+    pub fn depth_mean(&self) -> Option<f64> {
+        let n: u64 = self.samples.iter().map(|s| s.depth_valid).sum();
+        (n > 0).then(|| self.samples.iter().map(|s| s.depth_sum).sum::<f64>() / n as f64)
+    }
+
+    /// RMSE of predicting the constant depth `c` everywhere.
+    pub fn constant_depth_rmse(&self, c: f64) -> Option<f64> {
+        let n: u64 = self.samples.iter().map(|s| s.depth_valid).sum();
+        let sum: f64 = self.samples.iter().map(|s| s.depth_sum).sum();
+        let sq: f64 = self.samples.iter().map(|s| s.depth_sum_sq).sum();
+        (n > 0).then(|| ((sq - 2.0 * c * sum + c * c * n as f64) / n as f64).max(0.0).sqrt())
+    }
+
+    /// Pixel accuracy and mIoU of predicting class `c` everywhere (mIoU over the classes
+    /// present in the ground truth, as the metric does).
+    pub fn constant_class_scores(&self, c: usize) -> Option<(f64, f64)> {
+        let h = self.class_histogram();
+        let total: u64 = h.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let present = h.iter().filter(|&&n| n > 0).count().max(1);
+        let acc = h.get(c).copied().unwrap_or(0) as f64 / total as f64;
+        Some((acc, acc / present as f64))
     }
 
     /// Distinct sizes and how many samples have each.

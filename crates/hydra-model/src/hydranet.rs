@@ -56,6 +56,19 @@ impl std::fmt::Display for Task {
     }
 }
 
+/// How convolution weights are drawn when the network is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// The reference: N(0, 0.01²) for every convolution (the official code, whose encoder
+    /// then loads ImageNet weights).
+    #[default]
+    Reference,
+    /// He/Kaiming normal, fan-out mode (torchvision's MobileNetV2 initialisation):
+    /// N(0, 2 / (out_channels · k²)). The choice for training from scratch.
+    Kaiming,
+}
+
 /// Configuration of [`HydraNet`].
 #[derive(Config, Debug, PartialEq)]
 pub struct HydraNetConfig {
@@ -73,6 +86,9 @@ pub struct HydraNetConfig {
     /// Seed of the weight initialisation.
     #[config(default = 0)]
     pub seed: u64,
+    /// How convolution weights are drawn.
+    #[config(default = "InitScheme::Reference")]
+    pub init: InitScheme,
 }
 
 impl HydraNetConfig {
@@ -133,7 +149,27 @@ impl HydraNetConfig {
         let segm = head(Task::Segmentation, &mut rng);
         let depth = head(Task::Depth, &mut rng);
         let normal = head(Task::Normals, &mut rng);
-        HydraNet { encoder, decoder, segm, depth, normal }
+        let net = HydraNet { encoder, decoder, segm, depth, normal };
+        match self.init {
+            InitScheme::Reference => net,
+            InitScheme::Kaiming => {
+                // Redraw every convolution weight (4-D tensor) with std sqrt(2 / fan_out).
+                let mut sd = StateDict::new();
+                for (k, t) in net.state_dict().iter() {
+                    if t.shape.len() == 4 {
+                        let fan_out = t.shape[0] * t.shape[2] * t.shape[3];
+                        let std = (2.0 / fan_out as f64).sqrt();
+                        sd.insert(k, crate::state::RawTensor::f32(t.shape.clone(), crate::init::normal_vec(&mut rng, t.numel(), std)));
+                    } else {
+                        sd.insert(k, t.clone());
+                    }
+                }
+                let mut loader = StateLoader::new(&sd);
+                let net = net.import_state("", &mut loader);
+                debug_assert!(loader.finish().issues.is_empty());
+                net
+            }
+        }
     }
 }
 
@@ -197,7 +233,7 @@ impl HydraNet {
         }
     }
 
-    /// The configuration this network has (seed 0: weights are not described by it).
+    /// The configuration this network has (seed and init scheme are not described by it).
     pub fn config(&self) -> HydraNetConfig {
         HydraNetConfig::new(self.segm.as_ref().map(|h| h.outputs()).unwrap_or(0))
             .with_tasks(self.tasks())

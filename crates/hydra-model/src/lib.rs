@@ -17,11 +17,12 @@ pub mod head;
 pub mod hydranet;
 pub mod init;
 pub mod inverted_residual;
+pub mod kernels;
 pub mod max_pool;
 pub mod resize;
 pub mod state;
 pub mod weights;
 
 pub use error::WeightsError;
-pub use hydranet::{HydraNet, HydraNetConfig, HydraOutput, Task};
+pub use hydranet::{HydraNet, HydraNetConfig, HydraOutput, InitScheme, Task};
 pub use state::{RawTensor, StateDict};

@@ -44,7 +44,14 @@ fn along(x: Tensor<4>, dim: usize, n_out: usize) -> Tensor<4> {
 }
 
 /// Resize `x: [B, C, H, W]` to `[B, C, size[0], size[1]]` bilinearly, `align_corners = false`.
+/// Uses hydra's kernel on the CPU backend ([`crate::kernels`]) and
+/// [`resize_bilinear_portable`] elsewhere.
 pub fn resize_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    crate::kernels::resize_bilinear(x, size)
+}
+
+/// The same resize from `select`, `mul` and `add` (any backend, differentiable everywhere).
+pub fn resize_bilinear_portable(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let x = if w != size[1] { along(x, 3, size[1]) } else { x };
     if h != size[0] { along(x, 2, size[0]) } else { x }

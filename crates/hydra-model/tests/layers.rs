@@ -150,3 +150,44 @@ fn separable_max_pool_equals_the_direct_5x5_pool() {
         assert_eq!(vec4(max_pool_5x5(x.clone())), vec4(max_pool_5x5_direct(x)), "{h}x{w}");
     }
 }
+
+/// The CPU kernels (burn-flex) and the portable path (other backends) compute the same
+/// function and the same gradient.
+#[test]
+fn cpu_kernels_equal_the_portable_path_forward_and_backward() {
+    use hydra_model::max_pool::max_pool_5x5_portable;
+    use hydra_model::resize::resize_bilinear_portable;
+    let device = Device::flex().autodiff();
+    for (h, w) in [(5, 7), (15, 20), (23, 31)] {
+        // Integer values: many ties, so gradient routing is exercised.
+        let data = Tensor::<4>::random([2, 3, h, w], Distribution::Uniform(0.0, 4.0), &Device::flex()).floor();
+        let weights = Tensor::<4>::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let run = |f: fn(Tensor<4>) -> Tensor<4>| {
+            let x = Tensor::<4>::from_data(data.clone().into_data(), &device).require_grad();
+            let y = f(x.clone());
+            let g = (y.clone() * weights.clone()).sum().backward();
+            (vec4(y), vec4(x.grad(&g).unwrap()))
+        };
+        let (ya, ga) = run(max_pool_5x5);
+        let (yb, gb) = run(max_pool_5x5_portable);
+        assert_eq!(ya, yb, "max-pool forward {h}x{w}");
+        // Same routing (same non-zero positions); sums of several routed gradients may differ in
+        // the last bit because the two paths add them in another order.
+        assert_eq!(ga.iter().map(|v| *v != 0.0).collect::<Vec<_>>(), gb.iter().map(|v| *v != 0.0).collect::<Vec<_>>(), "{h}x{w}");
+        close(&ga, &gb, 1e-5);
+    }
+    for (hi, wi, ho, wo) in [(15, 20, 30, 40), (12, 9, 47, 31), (40, 40, 13, 17)] {
+        let data = Tensor::<4>::random([2, 3, hi, wi], Distribution::Normal(0.0, 1.0), &Device::flex());
+        let weights = Tensor::<4>::random([2, 3, ho, wo], Distribution::Normal(0.0, 1.0), &device);
+        let run = |portable: bool| {
+            let x = Tensor::<4>::from_data(data.clone().into_data(), &device).require_grad();
+            let y = if portable { resize_bilinear_portable(x.clone(), [ho, wo]) } else { resize_bilinear(x.clone(), [ho, wo]) };
+            let g = (y.clone() * weights.clone()).sum().backward();
+            (vec4(y), vec4(x.grad(&g).unwrap()))
+        };
+        let (ya, ga) = run(false);
+        let (yb, gb) = run(true);
+        close(&ya, &yb, 1e-6);
+        close(&ga, &gb, 1e-5);
+    }
+}

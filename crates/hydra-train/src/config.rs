@@ -24,6 +24,9 @@ pub struct ModelSection {
     pub init_weights: Option<PathBuf>,
     /// Keep BatchNorm statistics fixed (running statistics used in training too).
     pub freeze_bn: bool,
+    /// Weight initialisation before any loaded weights: `reference` (N(0, 0.01²), the official
+    /// code) or `kaiming` (fan-out He normal; better when training from scratch).
+    pub init: String,
 }
 
 /// Where samples come from.
@@ -275,6 +278,7 @@ impl Config {
             encoder_weights: m.opt_string("encoder_weights")?.map(PathBuf::from),
             init_weights: m.opt_string("init_weights")?.map(PathBuf::from),
             freeze_bn: m.bool("freeze_bn", false)?,
+            init: m.choice("init", "reference", &["reference", "kaiming"])?,
         };
         m.finish()?;
 
@@ -436,6 +440,7 @@ impl Config {
             .with_crp_stages(self.model.crp_stages)
             .with_decoder_width(self.model.decoder_width)
             .with_seed(self.training.seed)
+            .with_init(if self.model.init == "kaiming" { hydra_model::InitScheme::Kaiming } else { hydra_model::InitScheme::Reference })
     }
 
     /// The resolved configuration as TOML (saved in the run folder).

@@ -1,6 +1,7 @@
 //! Training, evaluation and inference for HydraNet: the library behind the `hydra` binary.
 
 pub mod backend;
+pub mod bench;
 pub mod colormap;
 pub mod predict;
 pub mod config;

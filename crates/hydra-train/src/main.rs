@@ -28,6 +28,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Write synthetic scenes in the authors' dataset layout.
     Synth(cmd::synth::Args),
+    /// Benchmark inference, a training step, the input pipeline or synthetic generation.
+    Bench(cmd::bench::Args),
     /// Dataset tools.
     #[command(subcommand)]
     Data(cmd::data::DataCommand),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Data(c) => cmd::data::run(c),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,12 +24,12 @@ pub struct CheckArgs {
     overrides: Vec<String>,
 }
 
-fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String]) -> Result<bool> {
+fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String]) -> Result<Option<OpenReport>> {
     let (ds, mut report) = match setup::open_source(s, config) {
         Ok(x) => x,
         Err(e) => {
             println!("{name}: FAILED: {e}");
-            return Ok(false);
+            return Ok(None);
         }
     };
     if s.kind == "synthetic" {
@@ -37,7 +37,24 @@ fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String]) ->
     }
     println!("{name}: {}", ds.describe());
     print_report(&report, names);
-    Ok(report.skipped.is_empty())
+    Ok(Some(report))
+}
+
+/// What a model that learned nothing from the image scores on `val`: the training set's most
+/// frequent class everywhere, and its mean depth everywhere.
+fn print_baselines(train: &OpenReport, val: &OpenReport, names: &[String]) {
+    let hist = train.class_histogram();
+    if let Some((c, _)) = hist.iter().enumerate().max_by_key(|(_, n)| **n) {
+        if let Some((acc, miou)) = val.constant_class_scores(c) {
+            let name = names.get(c).cloned().unwrap_or(format!("class_{c}"));
+            println!("trivial baselines on val: always `{name}`: mIoU {miou:.4}, pixel acc {acc:.4}");
+        }
+    }
+    if let (Some(m), Some(_)) = (train.depth_mean(), val.depth_mean()) {
+        if let Some(rmse) = val.constant_depth_rmse(m) {
+            println!("trivial baselines on val: always the mean training depth {m:.3} m: RMSE {rmse:.4}");
+        }
+    }
 }
 
 fn print_report(r: &OpenReport, names: &[String]) {
@@ -74,9 +91,14 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         DataCommand::Check(a) => {
             let config = Config::from_file(&a.config, &a.overrides)?;
             let names = setup::palette(&config)?.names;
-            let mut ok = describe("train", &config.data.train, &config, &names)?;
+            let train = describe("train", &config.data.train, &config, &names)?;
+            let mut ok = train.as_ref().is_some_and(|r| r.skipped.is_empty());
             if let Some(v) = &config.data.val {
-                ok &= describe("val", v, &config, &names)?;
+                let val = describe("val", v, &config, &names)?;
+                ok &= val.as_ref().is_some_and(|r| r.skipped.is_empty());
+                if let (Some(t), Some(v)) = (&train, &val) {
+                    print_baselines(t, v, &names);
+                }
             }
             if !ok {
                 bail!("the data has problems (listed above)");

@@ -1,5 +1,6 @@
 //! The subcommands of the `hydra` binary.
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod export;

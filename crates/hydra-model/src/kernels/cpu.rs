@@ -1,0 +1,275 @@
+//! Host kernels on contiguous `[planes, H, W]` f32 buffers: the CRP's 5×5 stride-1 max-pool
+//! (separable, with the argmax for the backward pass) and bilinear resizing with
+//! `align_corners = false` (forward and adjoint). Parallel over planes with rayon.
+//!
+//! Semantics follow PyTorch: max-pool pads with −∞, a NaN in the window wins, ties go to the
+//! first element in row-major order (the gradient is routed there); bilinear uses
+//! `src = max(scale · (dst + 0.5) − 0.5, 0)` with `scale = in / out` in f32 and combines
+//! `λh0 · (λw0 · a + λw1 · b) + λh1 · (λw0 · c + λw1 · d)`.
+
+use rayon::prelude::*;
+
+use crate::resize::linear_taps;
+
+#[inline(always)]
+fn nan_max(a: f32, b: f32) -> (f32, bool) {
+    // (max, whether b was taken): strictly greater or NaN takes b, so ties keep a (the first).
+    if b > a || (b.is_nan() && !a.is_nan()) { (b, true) } else { (a, false) }
+}
+
+/// Row pass of one plane: `m[y][x] = max(row[x−2 ..= x+2])` and the offset (0..5) of the max.
+fn row_pass(plane: &[f32], h: usize, w: usize, m: &mut [f32], arg: Option<&mut [u8]>) {
+    let mut arg = arg;
+    for y in 0..h {
+        let row = &plane[y * w..(y + 1) * w];
+        let out = &mut m[y * w..(y + 1) * w];
+        match arg.as_deref_mut() {
+            None => {
+                for x in 0..w {
+                    let lo = x.saturating_sub(2);
+                    let hi = (x + 3).min(w);
+                    let mut best = row[lo];
+                    for &v in &row[lo + 1..hi] {
+                        best = nan_max(best, v).0;
+                    }
+                    out[x] = best;
+                }
+            }
+            Some(a) => {
+                let a = &mut a[y * w..(y + 1) * w];
+                for x in 0..w {
+                    let lo = x.saturating_sub(2);
+                    let hi = (x + 3).min(w);
+                    let mut best = row[lo];
+                    let mut at = lo;
+                    for (i, &v) in row[lo + 1..hi].iter().enumerate() {
+                        let (b, took) = nan_max(best, v);
+                        if took {
+                            best = b;
+                            at = lo + 1 + i;
+                        }
+                    }
+                    out[x] = best;
+                    a[x] = (at + 2 - x) as u8; // window offset 0..5
+                }
+            }
+        }
+    }
+}
+
+/// 5×5 max-pool, stride 1, padding 2 of `planes` planes of `h × w`. With `argmax`, also the
+/// window position (dy · 5 + dx) of each maximum.
+pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool) -> (Vec<f32>, Option<Vec<u8>>) {
+    let n = h * w;
+    let mut out = vec![0f32; planes * n];
+    let mut arg = if with_argmax { vec![0u8; planes * n] } else { Vec::new() };
+    let work = |(p, (o, a)): (usize, (&mut [f32], Option<&mut [u8]>))| {
+        let plane = &x[p * n..(p + 1) * n];
+        let mut m = vec![0f32; n];
+        let mut col = if a.is_some() { vec![0u8; n] } else { Vec::new() };
+        row_pass(plane, h, w, &mut m, a.is_some().then_some(col.as_mut_slice()));
+        match a {
+            None => {
+                for y in 0..h {
+                    let lo = y.saturating_sub(2);
+                    let hi = (y + 3).min(h);
+                    let dst = &mut o[y * w..(y + 1) * w];
+                    dst.copy_from_slice(&m[lo * w..(lo + 1) * w]);
+                    for r in lo + 1..hi {
+                        let src = &m[r * w..(r + 1) * w];
+                        for (d, &s) in dst.iter_mut().zip(src) {
+                            *d = nan_max(*d, s).0;
+                        }
+                    }
+                }
+            }
+            Some(a) => {
+                for y in 0..h {
+                    let lo = y.saturating_sub(2);
+                    let hi = (y + 3).min(h);
+                    for x in 0..w {
+                        let mut best = m[lo * w + x];
+                        let mut at = lo;
+                        for r in lo + 1..hi {
+                            let (b, took) = nan_max(best, m[r * w + x]);
+                            if took {
+                                best = b;
+                                at = r;
+                            }
+                        }
+                        o[y * w + x] = best;
+                        a[y * w + x] = ((at + 2 - y) * 5) as u8 + col[at * w + x];
+                    }
+                }
+            }
+        }
+    };
+    if with_argmax {
+        out.par_chunks_mut(n).zip(arg.par_chunks_mut(n)).enumerate().for_each(|(p, (o, a))| work((p, (o, Some(a)))));
+        (out, Some(arg))
+    } else {
+        out.par_chunks_mut(n).enumerate().for_each(|(p, o)| work((p, (o, None))));
+        (out, None)
+    }
+}
+
+/// Gradient of [`max_pool5`]: each output gradient goes to its window's maximum.
+pub fn max_pool5_backward(grad: &[f32], argmax: &[u8], planes: usize, h: usize, w: usize) -> Vec<f32> {
+    let n = h * w;
+    let mut gx = vec![0f32; planes * n];
+    gx.par_chunks_mut(n).enumerate().for_each(|(p, gx)| {
+        let g = &grad[p * n..(p + 1) * n];
+        let a = &argmax[p * n..(p + 1) * n];
+        for y in 0..h {
+            for x in 0..w {
+                let k = a[y * w + x] as usize;
+                let (yy, xx) = (y + k / 5 - 2, x + k % 5 - 2);
+                gx[yy * w + xx] += g[y * w + x];
+            }
+        }
+    });
+    gx
+}
+
+/// Bilinear resize of `planes` planes `[h, w]` → `[oh, ow]` (`align_corners = false`).
+pub fn bilinear(x: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Vec<f32> {
+    let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
+    let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
+    let mut out = vec![0f32; planes * oh * ow];
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let plane = &x[p * h * w..(p + 1) * h * w];
+        // Width pass into a [h, ow] buffer, then the height pass.
+        let mut tmp = vec![0f32; h * ow];
+        for y in 0..h {
+            let row = &plane[y * w..(y + 1) * w];
+            let t = &mut tmp[y * ow..(y + 1) * ow];
+            for j in 0..ow {
+                t[j] = wl0[j] * row[wi0[j] as usize] + wl1[j] * row[wi1[j] as usize];
+            }
+        }
+        for i in 0..oh {
+            let a = &tmp[hi0[i] as usize * ow..(hi0[i] as usize + 1) * ow];
+            let b = &tmp[hi1[i] as usize * ow..(hi1[i] as usize + 1) * ow];
+            let (l0, l1) = (hl0[i], hl1[i]);
+            for ((d, &va), &vb) in o[i * ow..(i + 1) * ow].iter_mut().zip(a).zip(b) {
+                *d = l0 * va + l1 * vb;
+            }
+        }
+    });
+    out
+}
+
+/// Adjoint of [`bilinear`]: the gradient with respect to its input.
+pub fn bilinear_backward(grad: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Vec<f32> {
+    let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
+    let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
+    let mut gx = vec![0f32; planes * h * w];
+    gx.par_chunks_mut(h * w).enumerate().for_each(|(p, gx)| {
+        let g = &grad[p * oh * ow..(p + 1) * oh * ow];
+        let mut tmp = vec![0f32; h * ow];
+        for i in 0..oh {
+            let row = &g[i * ow..(i + 1) * ow];
+            let (r0, r1) = (hi0[i] as usize, hi1[i] as usize);
+            for j in 0..ow {
+                tmp[r0 * ow + j] += hl0[i] * row[j];
+                tmp[r1 * ow + j] += hl1[i] * row[j];
+            }
+        }
+        for y in 0..h {
+            let t = &tmp[y * ow..(y + 1) * ow];
+            let dst = &mut gx[y * w..(y + 1) * w];
+            for j in 0..ow {
+                dst[wi0[j] as usize] += wl0[j] * t[j];
+                dst[wi1[j] as usize] += wl1[j] * t[j];
+            }
+        }
+    });
+    gx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_pool(x: &[f32], h: usize, w: usize) -> (Vec<f32>, Vec<usize>) {
+        let mut out = vec![0f32; h * w];
+        let mut at = vec![0usize; h * w];
+        for y in 0..h {
+            for xx in 0..w {
+                let mut best = f32::NEG_INFINITY;
+                let mut idx = usize::MAX;
+                for dy in 0..5 {
+                    for dx in 0..5 {
+                        let (yy, xs) = (y as isize + dy - 2, xx as isize + dx - 2);
+                        if yy < 0 || xs < 0 || yy >= h as isize || xs >= w as isize {
+                            continue;
+                        }
+                        let v = x[yy as usize * w + xs as usize];
+                        if idx == usize::MAX || v > best {
+                            best = v;
+                            idx = yy as usize * w + xs as usize;
+                        }
+                    }
+                }
+                out[y * w + xx] = best;
+                at[y * w + xx] = idx;
+            }
+        }
+        (out, at)
+    }
+
+    #[test]
+    fn pool_matches_the_direct_definition_including_ties() {
+        let mut g = crate::init::SplitMix64::new(5);
+        for (h, w) in [(1, 1), (2, 7), (6, 5), (13, 17)] {
+            // Few distinct values: many ties.
+            let x: Vec<f32> = (0..2 * h * w).map(|_| g.below(4) as f32).collect();
+            let (out, arg) = max_pool5(&x, 2, h, w, true);
+            let (plain, _) = max_pool5(&x, 2, h, w, false);
+            assert_eq!(out, plain);
+            let arg = arg.unwrap();
+            for p in 0..2 {
+                let (o, at) = naive_pool(&x[p * h * w..(p + 1) * h * w], h, w);
+                assert_eq!(&out[p * h * w..(p + 1) * h * w], &o[..]);
+                for i in 0..h * w {
+                    let k = arg[p * h * w + i] as usize;
+                    let (y, xx) = (i / w, i % w);
+                    assert_eq!((y + k / 5 - 2) * w + xx + k % 5 - 2, at[i], "{h}x{w} plane {p} at {i}");
+                }
+            }
+            let grad: Vec<f32> = (0..2 * h * w).map(|i| i as f32).collect();
+            let gx = max_pool5_backward(&grad, &arg, 2, h, w);
+            for p in 0..2 {
+                let (_, at) = naive_pool(&x[p * h * w..(p + 1) * h * w], h, w);
+                let mut expect = vec![0f32; h * w];
+                for i in 0..h * w {
+                    expect[at[i]] += grad[p * h * w + i];
+                }
+                assert_eq!(&gx[p * h * w..(p + 1) * h * w], &expect[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn nan_wins_the_window() {
+        let mut x = vec![1.0f32; 9];
+        x[4] = f32::NAN;
+        let (out, _) = max_pool5(&x, 1, 3, 3, false);
+        assert!(out.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn bilinear_backward_is_the_adjoint() {
+        // <B x, g> = <x, Bᵀ g> for random x and g.
+        let mut r = crate::init::SplitMix64::new(9);
+        for (h, w, oh, ow) in [(3, 4, 7, 9), (8, 6, 4, 3), (5, 5, 5, 5), (15, 20, 30, 40)] {
+            let x: Vec<f32> = (0..2 * h * w).map(|_| r.normal() as f32).collect();
+            let g: Vec<f32> = (0..2 * oh * ow).map(|_| r.normal() as f32).collect();
+            let bx = bilinear(&x, 2, [h, w], [oh, ow]);
+            let btg = bilinear_backward(&g, 2, [h, w], [oh, ow]);
+            let lhs: f64 = bx.iter().zip(&g).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let rhs: f64 = x.iter().zip(&btg).map(|(a, b)| *a as f64 * *b as f64).sum();
+            assert!((lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+        }
+    }
+}

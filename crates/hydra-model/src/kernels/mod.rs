@@ -1,0 +1,47 @@
+//! Operations with a fast path on the CPU backend: on burn-flex (with or without autodiff)
+//! they run hydra's own kernels ([`cpu`], through a Burn backend extension); on any other
+//! backend they fall back to portable Burn operations. Both paths compute the same function.
+
+pub mod cpu;
+#[cfg(feature = "flex")]
+mod flex_ext;
+
+use burn::prelude::*;
+
+/// Whether `t` lives on burn-flex (directly or under autodiff) as f32, where the custom kernels apply.
+#[cfg(feature = "flex")]
+fn on_flex(t: &Tensor<4>) -> bool {
+    use burn::backend::DispatchDevice;
+    let d = t.device();
+    let flex = match d.as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        DispatchDevice::Autodiff(a) => matches!(**a, DispatchDevice::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    };
+    flex && t.dtype() == burn::tensor::DType::F32
+}
+
+/// 5×5 max-pool, stride 1, padding 2 (−∞): `[B, C, H, W]` → `[B, C, H, W]`.
+pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if on_flex(&x) {
+        use flex_ext::HydraKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::crp_max_pool(x.into_dispatch()));
+    }
+    crate::max_pool::max_pool_5x5_portable(x)
+}
+
+/// Bilinear resize with `align_corners = false`: `[B, C, H, W]` → `[B, C, oh, ow]`.
+pub fn resize_bilinear(x: Tensor<4>, [oh, ow]: [usize; 2]) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if [h, w] == [oh, ow] {
+        return x;
+    }
+    #[cfg(feature = "flex")]
+    if on_flex(&x) {
+        use flex_ext::HydraKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::bilinear_resize(x.into_dispatch(), oh, ow));
+    }
+    crate::resize::resize_bilinear_portable(x, [oh, ow])
+}

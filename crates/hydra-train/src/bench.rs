@@ -1,0 +1,93 @@
+//! Benchmarks: inference latency, training step time, input pipeline and synthetic
+//! generation throughput, peak memory. Warm-up, repeats, median and spread.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use hydra_model::{HydraNetConfig, Task};
+use serde::Serialize;
+
+use crate::loss::DepthLoss;
+use crate::optim::{Hyper, Optimizer, OptimizerKind};
+use crate::train::{task_losses, TrainModule};
+use crate::weighting::Weighting;
+
+/// Timing statistics of repeated measurements, seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub repeats: usize,
+}
+
+impl Timing {
+    /// Statistics of `samples`.
+    pub fn of(mut samples: Vec<f64>) -> Self {
+        samples.sort_by(|a, b| a.total_cmp(b));
+        let n = samples.len();
+        let median = if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2.0 };
+        Timing { median, min: samples[0], max: samples[n - 1], repeats: n }
+    }
+}
+
+/// Time `f` `repeats` times after `warmup` calls.
+pub fn time(warmup: usize, repeats: usize, mut f: impl FnMut()) -> Timing {
+    for _ in 0..warmup {
+        f();
+    }
+    let samples = (0..repeats.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    Timing::of(samples)
+}
+
+/// Peak resident memory of this process so far, bytes (Linux `VmHWM`), if known.
+pub fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Inference latency of a `classes`-class network on `[batch, 3, h, w]` random input.
+pub fn inference(device: &Device, classes: usize, batch: usize, [h, w]: [usize; 2], warmup: usize, repeats: usize) -> Timing {
+    let net = HydraNetConfig::new(classes).init(device);
+    let x = Tensor::<4>::random([batch, 3, h, w], Distribution::Normal(0.0, 1.0), device);
+    time(warmup, repeats, || {
+        let out = net.forward(x.clone());
+        // Read back: the time includes finishing the work on asynchronous backends.
+        let _ = out.segm.unwrap().sum().into_scalar::<f32>();
+        let _ = out.depth.unwrap().sum().into_scalar::<f32>();
+    })
+}
+
+/// One training step (forward, CE + L1 on outputs upsampled to the input size, backward,
+/// SGD with momentum), as the PyTorch reference step of `scripts/bench_torch.py train`.
+pub fn train_step(device: &Device, classes: usize, batch: usize, [h, w]: [usize; 2], warmup: usize, repeats: usize) -> Timing {
+    let device = device.clone().autodiff();
+    let net = HydraNetConfig::new(classes).init(&device);
+    let mut module = Some(TrainModule { net, task_weights: None });
+    let mut optim = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: false });
+    let images = Tensor::<4>::random([batch, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
+    let labels = Tensor::<3, Int>::random([batch, h, w], Distribution::Uniform(0.0, classes as f64), &device);
+    let depth = Tensor::<3>::random([batch, h, w], Distribution::Uniform(0.5, 8.0), &device);
+    let tasks = [Task::Segmentation, Task::Depth];
+    time(warmup, repeats, || {
+        let m = module.take().unwrap();
+        let b = hydra_data::batch::Batch { images: images.clone(), labels: Some(labels.clone()), depth: Some(depth.clone()), normals: None };
+        let losses = task_losses(&m.net, b, &tasks, 255, DepthLoss::L1);
+        let total = Weighting::Fixed(vec![0.5, 0.5]).combine(&losses, &[0.5, 0.5], None);
+        let grads = GradientsParams::from_grads(total.backward(), &m);
+        let m = optim.step(m, grads, |_| Hyper { lr: 1e-3, weight_decay: 1e-5 }, 1.0);
+        // Read one weight back so that asynchronous backends finish the step.
+        let _ = m.net.depth.as_ref().unwrap().out.bias.as_ref().unwrap().val().sum().into_scalar::<f32>();
+        module = Some(m);
+    })
+}

@@ -1,0 +1,138 @@
+//! `hydra bench`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hydra_data::augment::AugmentSpec;
+use hydra_data::dataset::{open, OpenOptions, SourceSpec};
+use hydra_data::loader::{Loader, LoaderSpec};
+use hydra_data::synthetic::render_scene;
+use hydra_train::bench::{self, peak_rss, Timing};
+use serde_json::json;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum What {
+    /// Inference latency (forward pass).
+    Infer,
+    /// Training step: forward, backward, SGD update.
+    Train,
+    /// Input pipeline: decode + augment + batch of real 480×640 NYUv2 frames.
+    Data,
+    /// Synthetic scene generation.
+    Synth,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to measure (one per invocation, so that peak memory is that of the measurement).
+    #[arg(value_enum)]
+    what: What,
+    /// Input size HEIGHTxWIDTH (default: 480x640 for infer and data, 256x256 for train, 240x320 for synth).
+    #[arg(long)]
+    size: Option<String>,
+    /// Batch size (default: 1 for infer, 4 for train and data).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Classes of the segmentation head.
+    #[arg(long, default_value_t = 40)]
+    classes: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Compute backend: flex, wgpu, cuda.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Worker threads of the input pipeline (data).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn report(name: &str, t: &Timing, unit_per_run: f64, unit: &str) -> serde_json::Value {
+    let rate = unit_per_run / t.median;
+    let peak = peak_rss();
+    println!(
+        "{name}: median {:.4} s (min {:.4}, max {:.4}, {} runs) = {rate:.2} {unit}/s; peak RSS {}",
+        t.median,
+        t.min,
+        t.max,
+        t.repeats,
+        peak.map(|b| format!("{:.0} MB", b as f64 / 1e6)).unwrap_or("unknown".into())
+    );
+    json!({"name": name, "timing_s": t, "rate": rate, "rate_unit": format!("{unit}/s"), "peak_rss_bytes": peak})
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let default_size = match a.what {
+        What::Infer | What::Data => "480x640",
+        What::Train => "256x256",
+        What::Synth => "240x320",
+    };
+    let (h, w) = super::synth::parse_size(a.size.as_deref().unwrap_or(default_size))?;
+    let batch = a.batch.unwrap_or(if a.what == What::Infer { 1 } else { 4 });
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+    println!("hydra bench {:?}: {h}x{w}, batch {batch}, backend {}, threads {threads}", a.what, a.backend);
+    let result = match a.what {
+        What::Infer => {
+            let device = super::device(&a.backend)?;
+            let t = bench::inference(&device, a.classes, batch, [h, w], a.warmup, a.repeats);
+            report(&format!("infer_{h}x{w}_b{batch}"), &t, batch as f64, "images")
+        }
+        What::Train => {
+            let device = super::device(&a.backend)?;
+            let t = bench::train_step(&device, a.classes, batch, [h, w], a.warmup, a.repeats);
+            report(&format!("train_step_{h}x{w}_b{batch}"), &t, batch as f64, "images")
+        }
+        What::Data => {
+            // The two real frames, listed many times: decode + augment + collate at full size.
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/samples/nyud");
+            let list = std::env::temp_dir().join(format!("hydra-bench-list-{}.txt", std::process::id()));
+            let lines: String = (0..32).map(|i| if i % 2 == 0 { "000464.png\tsegm_gt_000464.png\tdepth_gt_000464.png\n" } else { "000433.png\tsegm_gt_000433.png\tdepth_gt_000433.png\n" }).collect();
+            std::fs::write(&list, lines).with_context(|| list.display().to_string())?;
+            let spec = SourceSpec::List { root, list: list.clone(), depth_scale: 5000.0, label_palette: None };
+            let (ds, _) = open(&spec, &OpenOptions { num_classes: Some(40), ..Default::default() })?;
+            let _ = std::fs::remove_file(&list);
+            let loader = Loader::new(
+                Arc::clone(&ds),
+                LoaderSpec {
+                    batch_size: batch,
+                    seed: 0,
+                    shuffle: true,
+                    drop_last: true,
+                    augment: Some(AugmentSpec { scale: [0.5, 2.0], crop: Some([400, 400]), flip: true, jitter: 0.0 }),
+                    pad_to: 1,
+                    workers: a.workers,
+                    ignore: 255,
+                    max_batches: 0,
+                },
+            );
+            let per_epoch = (loader.batches_per_epoch() * batch) as f64;
+            let mut epoch = 0u64;
+            let t = bench::time(1, a.repeats, || {
+                epoch += 1;
+                for b in loader.epoch(epoch, 0) {
+                    b.expect("fixture frames load");
+                }
+            });
+            report(&format!("data_{h}x{w}_b{batch}_workers{}", a.workers), &t, per_epoch, "samples")
+        }
+        What::Synth => {
+            let mut i = 0u64;
+            let t = bench::time(a.warmup, a.repeats.max(10), || {
+                i += 1;
+                render_scene(1, i, h, w);
+            });
+            report(&format!("synth_{h}x{w}"), &t, 1.0, "scenes")
+        }
+    };
+    if let Some(p) = &a.json {
+        hydra_model::fsio::write_atomic(p, serde_json::to_string_pretty(&result)?.as_bytes()).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
+    }
+    Ok(())
+}
