@@ -57,58 +57,158 @@ fn row_pass(plane: &[f32], h: usize, w: usize, m: &mut [f32], arg: Option<&mut [
     }
 }
 
+/// Run `$body` compiled for the widest vector unit the CPU has (AVX-512, AVX2, or the
+/// baseline), chosen at run time: the inner loops are written to be auto-vectorised.
+macro_rules! multiversion {
+    ($name:ident ( $($arg:ident : $ty:ty),* ) $body:block) => {
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                unsafe fn v4($($arg: $ty),*) { imp($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3($($arg: $ty),*) { imp($($arg),*) }
+                if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vl") {
+                    // SAFETY: the features were detected on this CPU.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the features were detected on this CPU.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+
+multiversion!(pool_plane_fast(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
+    pool_plane_fast_body(plane, h, w, out, arg)
+});
+
+/// One plane, no NaN: the separable pool as branch-free passes over −∞-padded rows (the
+/// compiler vectorises the inner loops). `arg` receives dy · 5 + dx of each maximum; ties go
+/// to the first element in row-major order (strict `>` keeps the earlier candidate).
+#[inline(always)]
+fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
+    let pw = w + 4;
+    let mut padded = vec![f32::NEG_INFINITY; pw];
+    let mut m = vec![0f32; h * w];
+    // Offsets are kept as u32 in the loops (lanes as wide as the f32 values, so the blends
+    // vectorise) and packed to u8 at the end.
+    let mut mcol = if arg.is_some() { vec![0u32; h * w] } else { Vec::new() };
+    for y in 0..h {
+        padded[2..2 + w].copy_from_slice(&plane[y * w..(y + 1) * w]);
+        let best = &mut m[y * w..(y + 1) * w];
+        best.copy_from_slice(&padded[..w]);
+        if arg.is_some() {
+            let at = &mut mcol[y * w..(y + 1) * w];
+            for k in 1..5u32 {
+                let src = &padded[k as usize..k as usize + w];
+                for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(src) {
+                    let take = v > *b;
+                    *b = if take { v } else { *b };
+                    *a = if take { k } else { *a };
+                }
+            }
+        } else {
+            for k in 1..5 {
+                for (b, &v) in best.iter_mut().zip(&padded[k..k + w]) {
+                    *b = if v > *b { v } else { *b };
+                }
+            }
+        }
+    }
+    match arg {
+        None => {
+            for y in 0..h {
+                let lo = y.saturating_sub(2);
+                let hi = (y + 3).min(h);
+                let dst = &mut out[y * w..(y + 1) * w];
+                dst.copy_from_slice(&m[lo * w..(lo + 1) * w]);
+                for r in lo + 1..hi {
+                    for (d, &v) in dst.iter_mut().zip(&m[r * w..(r + 1) * w]) {
+                        *d = if v > *d { v } else { *d };
+                    }
+                }
+            }
+        }
+        Some(arg) => {
+            let mut at = vec![0u32; w];
+            for y in 0..h {
+                let lo = y.saturating_sub(2);
+                let hi = (y + 3).min(h);
+                let dst = &mut out[y * w..(y + 1) * w];
+                dst.copy_from_slice(&m[lo * w..(lo + 1) * w]);
+                let base = ((lo + 2 - y) * 5) as u32;
+                for (a, &c) in at.iter_mut().zip(&mcol[lo * w..(lo + 1) * w]) {
+                    *a = base + c;
+                }
+                for r in lo + 1..hi {
+                    let row = ((r + 2 - y) * 5) as u32;
+                    for (((d, a), &v), &c) in dst.iter_mut().zip(at.iter_mut()).zip(&m[r * w..(r + 1) * w]).zip(&mcol[r * w..(r + 1) * w]) {
+                        let take = v > *d;
+                        *d = if take { v } else { *d };
+                        *a = if take { row + c } else { *a };
+                    }
+                }
+                for (d, &a) in arg[y * w..(y + 1) * w].iter_mut().zip(&at) {
+                    *d = a as u8;
+                }
+            }
+        }
+    }
+}
+
+/// One plane with NaN handling (a NaN wins its windows), element by element.
+fn pool_plane_nan(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
+    let mut m = vec![0f32; h * w];
+    let mut col = if arg.is_some() { vec![0u8; h * w] } else { Vec::new() };
+    row_pass(plane, h, w, &mut m, arg.is_some().then_some(col.as_mut_slice()));
+    let mut arg = arg;
+    for y in 0..h {
+        let lo = y.saturating_sub(2);
+        let hi = (y + 3).min(h);
+        for x in 0..w {
+            let mut best = m[lo * w + x];
+            let mut at = lo;
+            for r in lo + 1..hi {
+                let (b, took) = nan_max(best, m[r * w + x]);
+                if took {
+                    best = b;
+                    at = r;
+                }
+            }
+            out[y * w + x] = best;
+            if let Some(a) = arg.as_deref_mut() {
+                a[y * w + x] = ((at + 2 - y) * 5) as u8 + col[at * w + x];
+            }
+        }
+    }
+}
+
 /// 5×5 max-pool, stride 1, padding 2 of `planes` planes of `h × w`. With `argmax`, also the
 /// window position (dy · 5 + dx) of each maximum.
 pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool) -> (Vec<f32>, Option<Vec<u8>>) {
     let n = h * w;
     let mut out = vec![0f32; planes * n];
-    let mut arg = if with_argmax { vec![0u8; planes * n] } else { Vec::new() };
-    let work = |(p, (o, a)): (usize, (&mut [f32], Option<&mut [u8]>))| {
-        let plane = &x[p * n..(p + 1) * n];
-        let mut m = vec![0f32; n];
-        let mut col = if a.is_some() { vec![0u8; n] } else { Vec::new() };
-        row_pass(plane, h, w, &mut m, a.is_some().then_some(col.as_mut_slice()));
-        match a {
-            None => {
-                for y in 0..h {
-                    let lo = y.saturating_sub(2);
-                    let hi = (y + 3).min(h);
-                    let dst = &mut o[y * w..(y + 1) * w];
-                    dst.copy_from_slice(&m[lo * w..(lo + 1) * w]);
-                    for r in lo + 1..hi {
-                        let src = &m[r * w..(r + 1) * w];
-                        for (d, &s) in dst.iter_mut().zip(src) {
-                            *d = nan_max(*d, s).0;
-                        }
-                    }
-                }
-            }
-            Some(a) => {
-                for y in 0..h {
-                    let lo = y.saturating_sub(2);
-                    let hi = (y + 3).min(h);
-                    for x in 0..w {
-                        let mut best = m[lo * w + x];
-                        let mut at = lo;
-                        for r in lo + 1..hi {
-                            let (b, took) = nan_max(best, m[r * w + x]);
-                            if took {
-                                best = b;
-                                at = r;
-                            }
-                        }
-                        o[y * w + x] = best;
-                        a[y * w + x] = ((at + 2 - y) * 5) as u8 + col[at * w + x];
-                    }
-                }
-            }
+    let plane_of = |p: usize| &x[p * n..(p + 1) * n];
+    let run = |p: usize, o: &mut [f32], a: Option<&mut [u8]>| {
+        let plane = plane_of(p);
+        if plane.iter().any(|v| v.is_nan()) {
+            pool_plane_nan(plane, h, w, o, a)
+        } else {
+            pool_plane_fast(plane, h, w, o, a)
         }
     };
     if with_argmax {
-        out.par_chunks_mut(n).zip(arg.par_chunks_mut(n)).enumerate().for_each(|(p, (o, a))| work((p, (o, Some(a)))));
+        let mut arg = vec![0u8; planes * n];
+        out.par_chunks_mut(n).zip(arg.par_chunks_mut(n)).enumerate().for_each(|(p, (o, a))| run(p, o, Some(a)));
         (out, Some(arg))
     } else {
-        out.par_chunks_mut(n).enumerate().for_each(|(p, o)| work((p, (o, None))));
+        out.par_chunks_mut(n).enumerate().for_each(|(p, o)| run(p, o, None));
         (out, None)
     }
 }
@@ -136,28 +236,46 @@ pub fn bilinear(x: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 
     let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
     let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
     let mut out = vec![0f32; planes * oh * ow];
+    let taps = Taps { hi0: &hi0, hi1: &hi1, hl0: &hl0, hl1: &hl1, wi0: &wi0, wi1: &wi1, wl0: &wl0, wl1: &wl1 };
     out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
-        let plane = &x[p * h * w..(p + 1) * h * w];
-        // Width pass into a [h, ow] buffer, then the height pass.
-        let mut tmp = vec![0f32; h * ow];
-        for y in 0..h {
-            let row = &plane[y * w..(y + 1) * w];
-            let t = &mut tmp[y * ow..(y + 1) * ow];
-            for j in 0..ow {
-                t[j] = wl0[j] * row[wi0[j] as usize] + wl1[j] * row[wi1[j] as usize];
-            }
-        }
-        for i in 0..oh {
-            let a = &tmp[hi0[i] as usize * ow..(hi0[i] as usize + 1) * ow];
-            let b = &tmp[hi1[i] as usize * ow..(hi1[i] as usize + 1) * ow];
-            let (l0, l1) = (hl0[i], hl1[i]);
-            for ((d, &va), &vb) in o[i * ow..(i + 1) * ow].iter_mut().zip(a).zip(b) {
-                *d = l0 * va + l1 * vb;
-            }
-        }
+        bilinear_plane(&x[p * h * w..(p + 1) * h * w], [h, w], [oh, ow], &taps, o);
     });
     out
 }
+
+/// Interpolation taps along both axes.
+struct Taps<'a> {
+    hi0: &'a [i64],
+    hi1: &'a [i64],
+    hl0: &'a [f32],
+    hl1: &'a [f32],
+    wi0: &'a [i64],
+    wi1: &'a [i64],
+    wl0: &'a [f32],
+    wl1: &'a [f32],
+}
+
+multiversion!(bilinear_plane(plane: &[f32], hw: [usize; 2], ohw: [usize; 2], t: &Taps<'_>, o: &mut [f32]) {
+    let [h, w] = hw;
+    let [oh, ow] = ohw;
+    // Width pass into a [h, ow] buffer, then the height pass.
+    let mut tmp = vec![0f32; h * ow];
+    for y in 0..h {
+        let row = &plane[y * w..(y + 1) * w];
+        let tr = &mut tmp[y * ow..(y + 1) * ow];
+        for j in 0..ow {
+            tr[j] = t.wl0[j] * row[t.wi0[j] as usize] + t.wl1[j] * row[t.wi1[j] as usize];
+        }
+    }
+    for i in 0..oh {
+        let a = &tmp[t.hi0[i] as usize * ow..(t.hi0[i] as usize + 1) * ow];
+        let b = &tmp[t.hi1[i] as usize * ow..(t.hi1[i] as usize + 1) * ow];
+        let (l0, l1) = (t.hl0[i], t.hl1[i]);
+        for ((d, &va), &vb) in o[i * ow..(i + 1) * ow].iter_mut().zip(a).zip(b) {
+            *d = l0 * va + l1 * vb;
+        }
+    }
+});
 
 /// Adjoint of [`bilinear`]: the gradient with respect to its input.
 pub fn bilinear_backward(grad: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Vec<f32> {
