@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use crate::batch_norm::{BatchNorm, BatchNormConfig};
 use crate::init::{normal_vec, SplitMix64};
-use crate::state::{join, ReferenceKeys, StateDict, StateLoader};
+use crate::state::{join, RawTensor, ReferenceKeys, StateDict, StateLoader};
 
 /// Standard deviation of the reference initialisation of convolution weights.
 pub const INIT_STD: f64 = 0.01;
@@ -77,6 +77,7 @@ impl ConvBnConfig {
             conv: reference_conv([self.cin, self.cout], self.kernel, self.stride, self.groups, false, rng, device),
             bn: BatchNormConfig::new(self.cout).init(device),
             relu6: self.relu6,
+            folded: false,
         }
     }
 }
@@ -90,19 +91,68 @@ pub struct ConvBn {
     pub bn: BatchNorm,
     /// Whether ReLU6 follows.
     pub relu6: bool,
+    /// BatchNorm folded into the convolution (inference only, see [`ConvBn::fold`]).
+    pub folded: bool,
 }
 
 impl ConvBn {
     /// `[B, cin, H, W]` → `[B, cout, H / stride, W / stride]` (rounded up).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x));
+        let y = self.conv.forward(x);
+        let y = if self.folded { y } else { self.bn.forward(y) };
         if self.relu6 { burn::tensor::activation::relu6(y) } else { y }
+    }
+
+    /// Fold the BatchNorm's running statistics into the convolution for inference:
+    /// `W' = W · s`, `b' = β − μ · s` with `s = γ / √(σ² + ε)` per output channel. The result
+    /// computes the same function as the inference-mode original (up to rounding) with one
+    /// pass less over the activations; it must not be trained.
+    pub fn fold(mut self) -> Self {
+        if self.folded {
+            return self;
+        }
+        let device = self.conv.weight.device();
+        let gamma = RawTensor::from_tensor(self.bn.gamma.val()).to_f32();
+        let beta = RawTensor::from_tensor(self.bn.beta.val()).to_f32();
+        let mean = RawTensor::from_tensor(self.bn.running_mean.value()).to_f32();
+        let var = RawTensor::from_tensor(self.bn.running_var.value()).to_f32();
+        let eps = self.bn.epsilon;
+        let w = RawTensor::from_tensor(self.conv.weight.val());
+        let per_out: usize = w.shape[1..].iter().product();
+        let mut wv = w.to_f32();
+        let mut bias = vec![0f32; gamma.len()];
+        for o in 0..gamma.len() {
+            let s = (gamma[o] as f64 / (var[o] as f64 + eps).sqrt()) as f32;
+            for v in &mut wv[o * per_out..(o + 1) * per_out] {
+                *v *= s;
+            }
+            bias[o] = beta[o] - mean[o] * s;
+        }
+        self.conv.weight = Param::from_tensor(RawTensor::f32(w.shape.clone(), wv).to_tensor(&device));
+        self.conv.bias = Some(Param::from_tensor(RawTensor::f32(vec![bias.len()], bias).to_tensor(&device)));
+        self.folded = true;
+        self
     }
 }
 
 /// Keys follow PyTorch's `nn.Sequential(conv, bn[, relu6])`: `{prefix}.0.weight`, `{prefix}.1.*`.
 impl ReferenceKeys for ConvBn {
     fn export_state(&self, prefix: &str, out: &mut StateDict) {
+        if self.folded {
+            // conv(W') + b' is conv(W') followed by a BatchNorm with γ = 1, β = b', μ = 0,
+            // σ² = 1 − ε: the reference layout holds a folded layer exactly.
+            let p = join(prefix, "0");
+            out.insert(join(&p, "weight"), RawTensor::from_tensor(self.conv.weight.val()));
+            let b = RawTensor::from_tensor(self.conv.bias.as_ref().expect("folded conv has a bias").val());
+            let c = b.numel();
+            let q = join(prefix, "1");
+            out.insert(join(&q, "weight"), RawTensor::f32(vec![c], vec![1.0; c]));
+            out.insert(join(&q, "bias"), b);
+            out.insert(join(&q, "running_mean"), RawTensor::f32(vec![c], vec![0.0; c]));
+            out.insert(join(&q, "running_var"), RawTensor::f32(vec![c], vec![(1.0 - self.bn.epsilon) as f32; c]));
+            out.insert(join(&q, "num_batches_tracked"), RawTensor::i64(vec![], vec![0]));
+            return;
+        }
         crate::state::export_conv(&self.conv, &join(prefix, "0"), out);
         self.bn.export_state(&join(prefix, "1"), out);
     }

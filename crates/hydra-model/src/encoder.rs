@@ -77,6 +77,11 @@ pub struct MobileNetV2 {
 }
 
 impl MobileNetV2 {
+    /// Fold every BatchNorm into its convolution (inference only).
+    pub fn fold(self) -> Self {
+        Self { stem: self.stem.fold(), stages: self.stages.into_iter().map(|s| s.into_iter().map(|b| b.fold()).collect()).collect() }
+    }
+
     /// `[B, 3, H, W]` → features at strides 4, 8, 16, 16, 32, 32 (sizes rounded up per
     /// stride-2 step, as PyTorch's padded convolutions give).
     pub fn forward(&self, x: Tensor<4>) -> EncoderFeatures {

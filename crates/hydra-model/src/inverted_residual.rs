@@ -57,6 +57,11 @@ pub struct InvertedResidual {
 }
 
 impl InvertedResidual {
+    /// Fold every BatchNorm into its convolution (inference only).
+    pub fn fold(self) -> Self {
+        Self { expand: self.expand.fold(), depthwise: self.depthwise.fold(), project: self.project.fold(), residual: self.residual }
+    }
+
     /// `[B, cin, H, W]` → `[B, cout, ⌈H/s⌉, ⌈W/s⌉]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.project.forward(self.depthwise.forward(self.expand.forward(x.clone())));

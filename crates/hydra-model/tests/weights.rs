@@ -153,3 +153,20 @@ fn unknown_formats_are_named() {
     let e = weights::read(&dir.join("missing.pth")).unwrap_err();
     assert!(matches!(e, WeightsError::Io { .. }) && e.to_string().contains("missing.pth"), "{e}");
 }
+
+#[test]
+fn folded_batch_norm_exports_to_the_reference_layout_exactly() {
+    let device = Device::flex();
+    let (net, _) = weights::load_model(&fixtures().join("hydranet40_s0.ckpt"), None, &device).unwrap();
+    let x = Tensor::<4>::random([1, 3, 64, 96], Distribution::Normal(0.0, 1.0), &device);
+    let folded = net.fold_batch_norm();
+    let want = outputs(&folded, x.clone());
+    let unfolded = outputs(&net, x.clone());
+    let rel = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / b.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    assert!(rel(&want, &unfolded) < 1e-3, "folding changes the function: {}", rel(&want, &unfolded));
+    let dir = scratch("folded");
+    let path = dir.join("folded.safetensors");
+    weights::save(&folded, &path).unwrap();
+    let (again, _) = weights::load_model(&path, None, &device).unwrap();
+    assert!(rel(&outputs(&again, x), &want) < 1e-5);
+}

@@ -57,8 +57,9 @@ pub fn peak_rss() -> Option<u64> {
 }
 
 /// Inference latency of a `classes`-class network on `[batch, 3, h, w]` random input.
-pub fn inference(device: &Device, classes: usize, batch: usize, [h, w]: [usize; 2], warmup: usize, repeats: usize) -> Timing {
+pub fn inference(device: &Device, classes: usize, batch: usize, [h, w]: [usize; 2], warmup: usize, repeats: usize, fold_bn: bool) -> Timing {
     let net = HydraNetConfig::new(classes).init(device);
+    let net = if fold_bn { net.fold_batch_norm() } else { net };
     let x = Tensor::<4>::random([batch, 3, h, w], Distribution::Normal(0.0, 1.0), device);
     time(warmup, repeats, || {
         let out = net.forward(x.clone());

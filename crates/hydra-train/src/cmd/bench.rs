@@ -49,6 +49,9 @@ pub struct Args {
     /// Worker threads of the input pipeline (data).
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Inference with BatchNorm folded into the convolutions.
+    #[arg(long)]
+    fold_bn: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -81,8 +84,8 @@ pub fn run(a: Args) -> Result<()> {
     let result = match a.what {
         What::Infer => {
             let device = super::device(&a.backend)?;
-            let t = bench::inference(&device, a.classes, batch, [h, w], a.warmup, a.repeats);
-            report(&format!("infer_{h}x{w}_b{batch}"), &t, batch as f64, "images")
+            let t = bench::inference(&device, a.classes, batch, [h, w], a.warmup, a.repeats, a.fold_bn);
+            report(&format!("infer_{h}x{w}_b{batch}{}", if a.fold_bn { "_foldbn" } else { "" }), &t, batch as f64, "images")
         }
         What::Train => {
             let device = super::device(&a.backend)?;
