@@ -100,7 +100,7 @@ impl ConvBn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.conv.forward(x);
         let y = if self.folded { y } else { self.bn.forward(y) };
-        if self.relu6 { burn::tensor::activation::relu6(y) } else { y }
+        if self.relu6 { crate::kernels::relu6(y) } else { y }
     }
 
     /// Fold the BatchNorm's running statistics into the convolution for inference:

@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::relu6;
+use crate::kernels::relu6;
 
 use crate::conv_bn::reference_conv;
 use crate::crp::{Crp, CrpConfig};

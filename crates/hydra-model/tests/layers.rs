@@ -191,3 +191,29 @@ fn cpu_kernels_equal_the_portable_path_forward_and_backward() {
         close(&ga, &gb, 1e-5);
     }
 }
+
+#[test]
+fn relu6_kernel_equals_burn_relu6_forward_and_backward() {
+    let device = Device::flex().autodiff();
+    // Values exactly at 0 and 6 too: PyTorch passes no gradient there.
+    let mut v: Vec<f32> = (0..600).map(|i| (i as f32 - 150.0) / 30.0).collect();
+    v[10] = 0.0;
+    v[20] = 6.0;
+    let data = TensorData::new(v, [2, 3, 10, 10]);
+    let w = Tensor::<4>::random([2, 3, 10, 10], Distribution::Normal(0.0, 1.0), &device);
+    let run = |kernel: bool| {
+        let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+        let y = if kernel { hydra_model::kernels::relu6(x.clone()) } else { burn::tensor::activation::relu6(x.clone()) };
+        let g = (y.clone() * w.clone()).sum().backward();
+        (vec4(y), vec4(x.grad(&g).unwrap()))
+    };
+    let (ya, ga) = run(true);
+    let (yb, _) = run(false);
+    assert_eq!(ya, yb);
+    let wv = vec4(w.clone());
+    let xv = data.to_vec::<f32>().unwrap();
+    for i in 0..600 {
+        let expect = if xv[i] > 0.0 && xv[i] < 6.0 { wv[i] } else { 0.0 };
+        assert_eq!(ga[i], expect, "gradient at x = {}", xv[i]);
+    }
+}

@@ -391,3 +391,33 @@ mod tests {
         }
     }
 }
+
+multiversion!(relu6_slice(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        // NaN passes through, as PyTorch's hardtanh does.
+        *o = if v < 0.0 { 0.0 } else if v > 6.0 { 6.0 } else { v };
+    }
+});
+
+multiversion!(relu6_backward_slice(y: &[f32], g: &[f32], out: &mut [f32]) {
+    for ((o, &v), &gv) in out.iter_mut().zip(y).zip(g) {
+        // PyTorch: the gradient passes where 0 < x < 6, i.e. where 0 < y < 6.
+        *o = if v > 0.0 && v < 6.0 { gv } else { 0.0 };
+    }
+});
+
+const CHUNK: usize = 1 << 16;
+
+/// `min(max(x, 0), 6)` elementwise.
+pub fn relu6(x: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| relu6_slice(x, o));
+    out
+}
+
+/// Gradient of [`relu6`] from its output `y` and the output gradient `g`.
+pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; y.len()];
+    out.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(|((o, y), g)| relu6_backward_slice(y, g, o));
+    out
+}

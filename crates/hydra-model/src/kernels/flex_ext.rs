@@ -34,6 +34,8 @@ pub trait HydraKernels: Backend {
     fn crp_max_pool(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Bilinear resize, `align_corners = false`: `[B, C, H, W]` → `[B, C, oh, ow]`.
     fn bilinear_resize(x: FloatTensor<Self>, oh: usize, ow: usize) -> FloatTensor<Self>;
+    /// ReLU6 of a `[B, C, H, W]` tensor.
+    fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl HydraKernels for Flex {
@@ -46,6 +48,29 @@ impl HydraKernels for Flex {
     fn bilinear_resize(x: FloatTensor<Self>, oh: usize, ow: usize) -> FloatTensor<Self> {
         let (x, [b, c, h, w]) = f32_planes(&x);
         tensor(cpu::bilinear(x.storage::<f32>(), b * c, [h, w], [oh, ow]), [b, c, oh, ow])
+    }
+
+    fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&x);
+        tensor(cpu::relu6(x.storage::<f32>()), dims)
+    }
+}
+
+#[derive(Debug)]
+struct Relu6Backward;
+
+impl Backward<Flex, 1> for Relu6Backward {
+    /// The output (whose value decides where the gradient passes).
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let y = ops.state;
+        if let Some(node) = parent {
+            let (g, dims) = f32_planes(&grad);
+            grads.register::<Flex>(node.id, tensor(cpu::relu6_backward(y.storage::<f32>(), g.storage::<f32>()), dims));
+        }
     }
 }
 
@@ -107,6 +132,16 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
                 prep.finish((dims, [oh, ow]), tensor(out, [b, c, oh, ow]))
             }
             OpsKind::UnTracked(prep) => prep.finish(<Flex as HydraKernels>::bilinear_resize(x.into_primitive(), oh, ow)),
+        }
+    }
+
+    fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match Relu6Backward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = <Flex as HydraKernels>::relu6(x.into_primitive());
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(<Flex as HydraKernels>::relu6(x.into_primitive())),
         }
     }
 }

@@ -32,6 +32,16 @@ pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
     crate::max_pool::max_pool_5x5_portable(x)
 }
 
+/// ReLU6, `min(max(x, 0), 6)`, with PyTorch's gradient (passes where 0 < x < 6).
+pub fn relu6(x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if on_flex(&x) {
+        use flex_ext::HydraKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::relu6(x.into_dispatch()));
+    }
+    burn::tensor::activation::relu6(x)
+}
+
 /// Bilinear resize with `align_corners = false`: `[B, C, H, W]` → `[B, C, oh, ow]`.
 pub fn resize_bilinear(x: Tensor<4>, [oh, ow]: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
