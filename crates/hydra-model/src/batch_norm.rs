@@ -86,17 +86,17 @@ impl BatchNorm {
         let [b, _, h, w] = x.dims();
         let n = (b * h * w) as f64;
         let device = x.device();
-        let out = burn::tensor::module::batch_norm_train(x, self.gamma.val(), self.beta.val(), self.epsilon);
+        let (output, batch_mean, batch_var) = crate::kernels::batch_norm_train(x, self.gamma.val(), self.beta.val(), self.epsilon);
         // PyTorch: running_var uses the unbiased estimate n / (n - 1) * biased.
-        let unbiased = if n > 1.0 { out.variance.mul_scalar(n / (n - 1.0)) } else { out.variance };
+        let unbiased = if n > 1.0 { batch_var.mul_scalar(n / (n - 1.0)) } else { batch_var };
         let m = self.momentum;
-        let mean = self.running_mean.value_sync().to_device(&device).mul_scalar(1.0 - m).add(out.mean.mul_scalar(m));
+        let mean = self.running_mean.value_sync().to_device(&device).mul_scalar(1.0 - m).add(batch_mean.detach().mul_scalar(m));
         let var = self.running_var.value_sync().to_device(&device).mul_scalar(1.0 - m).add(unbiased.mul_scalar(m));
         let count = self.num_batches_tracked.value_sync().to_device(&device).add_scalar(1.0);
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
         self.num_batches_tracked.update(count.detach());
-        out.output
+        output
     }
 
     /// Number of channels.

@@ -217,3 +217,31 @@ fn relu6_kernel_equals_burn_relu6_forward_and_backward() {
         assert_eq!(ga[i], expect, "gradient at x = {}", xv[i]);
     }
 }
+
+#[test]
+fn batch_norm_kernel_equals_burn_batch_norm_forward_and_backward() {
+    let device = Device::flex().autodiff();
+    let data = Tensor::<4>::random([3, 4, 5, 6], Distribution::Normal(1.0, 2.0), &Device::flex()).into_data();
+    let w = Tensor::<4>::random([3, 4, 5, 6], Distribution::Normal(0.0, 1.0), &device);
+    let run = |kernel: bool| {
+        let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+        let gamma = Tensor::<1>::from_floats([0.5, 1.0, 1.5, 2.0], &device).require_grad();
+        let beta = Tensor::<1>::from_floats([0.1, -0.2, 0.3, 0.0], &device).require_grad();
+        let (y, m, v) = if kernel {
+            hydra_model::kernels::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+        } else {
+            let r = burn::tensor::module::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+            (r.output, r.mean, r.variance)
+        };
+        let g = (y.clone() * w.clone()).sum().backward();
+        (vec4(y), vec1(m), vec1(v), vec4(x.grad(&g).unwrap()), vec1(gamma.grad(&g).unwrap()), vec1(beta.grad(&g).unwrap()))
+    };
+    let a = run(true);
+    let b = run(false);
+    close(&a.0, &b.0, 1e-5);
+    close(&a.1, &b.1, 1e-5);
+    close(&a.2, &b.2, 1e-4);
+    close(&a.3, &b.3, 1e-4);
+    close(&a.4, &b.4, 1e-4);
+    close(&a.5, &b.5, 1e-4);
+}

@@ -8,8 +8,8 @@
 //! statistics 8e-7. The
 //! updates differ at all because ReLU6 saturation and max-pool argmax in the decoder (whose
 //! CRP sums reach ~100) turn float rounding into discrete routing changes of the gradient.
-//! hydra measures 1.4e-5, median 1.2 %, worst 4.7 %, and 1.6e-6; the bounds below are about
-//! twice PyTorch's own spread.
+//! hydra measures 2.4e-6, median 0.63 %, worst 2.4 % and 4.7e-7: closer to PyTorch's default
+//! than PyTorch's other kernels are. The bounds below are PyTorch's own spread (loss: 1e-5).
 
 mod common;
 
@@ -48,7 +48,7 @@ fn one_sgd_step_matches_pytorch() {
     let want = [r["loss"].as_f64().unwrap(), r["segm"].as_f64().unwrap(), r["depth"].as_f64().unwrap()];
     eprintln!("loss, segm, depth: hydra {got:?} pytorch {want:?}");
     for (g, w) in got.iter().zip(&want) {
-        assert!((g - w).abs() <= 5e-5 * w.abs(), "loss {g} vs {w}");
+        assert!((g - w).abs() <= 1e-5 * w.abs(), "loss {g} vs {w}");
     }
     let grads = GradientsParams::from_grads(total.backward(), &module);
     let hyper = |path: &str| Hyper { lr: if path.starts_with("net.encoder") { 1e-3 } else { 1e-2 }, weight_decay: 1e-5 };
@@ -88,7 +88,7 @@ fn one_sgd_step_matches_pytorch() {
     let median = update_errors[update_errors.len() / 2].0;
     let worst = update_errors.last().unwrap();
     eprintln!("updated weights: median tensor {median:.2e}, worst {} {:.2e} of the update; BatchNorm statistics worst {} {:.2e}", worst.1, worst.0, worst_bn.1, worst_bn.0);
-    assert!(worst.0 < 0.06, "{} differs by {:.3} of its update", worst.1, worst.0);
-    assert!(median < 0.02, "median tensor differs by {median:.3} of its update");
-    assert!(worst_bn.0 < 1e-5, "{} differs by {:.2e}", worst_bn.1, worst_bn.0);
+    assert!(worst.0 < 0.0313, "{} differs by {:.3} of its update", worst.1, worst.0);
+    assert!(median < 0.0091, "median tensor differs by {median:.3} of its update");
+    assert!(worst_bn.0 < 8e-7, "{} differs by {:.2e}", worst_bn.1, worst_bn.0);
 }

@@ -421,3 +421,79 @@ pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
     out.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(|((o, y), g)| relu6_backward_slice(y, g, o));
     out
 }
+
+/// Per-channel slices of a `[B, C, HW]` buffer: `(b, range)` pairs of channel `c`.
+fn channel_ranges(b: usize, c: usize, hw: usize, ch: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..b).map(move |i| (i * c + ch) * hw..(i * c + ch + 1) * hw)
+}
+
+/// BatchNorm with batch statistics over `[B, C, HW]`: returns the output, the batch mean and
+/// the biased batch variance per channel (sums in f64).
+pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usize; 3], eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = (b * hw) as f64;
+    let stats: Vec<(f64, f64)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let sum: f64 = channel_ranges(b, c, hw, ch).map(|r| x[r].iter().map(|&v| v as f64).sum::<f64>()).sum();
+            let mean = sum / n;
+            let sq: f64 = channel_ranges(b, c, hw, ch).map(|r| x[r].iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum();
+            (mean, sq / n)
+        })
+        .collect();
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(hw).enumerate().for_each(|(k, o)| {
+        let ch = k % c;
+        let (mean, var) = stats[ch];
+        let invstd = (1.0 / (var + eps).sqrt()) as f32;
+        let (m, g, bt) = (mean as f32, gamma[ch], beta[ch]);
+        for (d, &v) in o.iter_mut().zip(&x[k * hw..(k + 1) * hw]) {
+            *d = (v - m) * invstd * g + bt;
+        }
+    });
+    (out, stats.iter().map(|s| s.0 as f32).collect(), stats.iter().map(|s| s.1 as f32).collect())
+}
+
+/// Gradients of [`batch_norm_train`] with respect to `x`, `gamma` and `beta`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_train_backward(
+    x: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    grad: &[f32],
+    [b, c, hw]: [usize; 3],
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = (b * hw) as f64;
+    let sums: Vec<(f64, f64)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let invstd = 1.0 / (var[ch] as f64 + eps).sqrt();
+            let m = mean[ch] as f64;
+            let mut sg = 0f64;
+            let mut sgx = 0f64;
+            for r in channel_ranges(b, c, hw, ch) {
+                for (&g, &v) in grad[r.clone()].iter().zip(&x[r]) {
+                    sg += g as f64;
+                    sgx += g as f64 * (v as f64 - m) * invstd;
+                }
+            }
+            (sg, sgx)
+        })
+        .collect();
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(hw).enumerate().for_each(|(k, d)| {
+        let ch = k % c;
+        let invstd = 1.0 / (var[ch] as f64 + eps).sqrt();
+        let (sg, sgx) = sums[ch];
+        let a = (gamma[ch] as f64 * invstd) as f32;
+        let mg = (sg / n) as f32;
+        let mgx = (sgx / n) as f32;
+        let (m, is) = (mean[ch], invstd as f32);
+        for ((o, &g), &v) in d.iter_mut().zip(&grad[k * hw..(k + 1) * hw]).zip(&x[k * hw..(k + 1) * hw]) {
+            let xhat = (v - m) * is;
+            *o = a * (g - mg - xhat * mgx);
+        }
+    });
+    (dx, sums.iter().map(|s| s.1 as f32).collect(), sums.iter().map(|s| s.0 as f32).collect())
+}

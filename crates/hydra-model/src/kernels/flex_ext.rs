@@ -36,6 +36,18 @@ pub trait HydraKernels: Backend {
     fn bilinear_resize(x: FloatTensor<Self>, oh: usize, ow: usize) -> FloatTensor<Self>;
     /// ReLU6 of a `[B, C, H, W]` tensor.
     fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// BatchNorm with batch statistics: (output, batch mean, biased batch variance); the
+    /// statistics are not differentiated.
+    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+fn vec1(t: &FlexTensor) -> Vec<f32> {
+    t.to_contiguous().storage::<f32>().to_vec()
+}
+
+fn tensor1(values: Vec<f32>) -> FlexTensor {
+    let n = values.len();
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(vec![n])), DType::F32)
 }
 
 impl HydraKernels for Flex {
@@ -53,6 +65,39 @@ impl HydraKernels for Flex {
     fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, dims) = f32_planes(&x);
         tensor(cpu::relu6(x.storage::<f32>()), dims)
+    }
+
+    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (x, dims) = f32_planes(&x);
+        let [b, c, h, w] = dims;
+        let (y, m, v) = cpu::batch_norm_train(x.storage::<f32>(), &vec1(&gamma), &vec1(&beta), [b, c, h * w], epsilon);
+        (tensor(y, dims), tensor1(m), tensor1(v))
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    /// Input, gamma, batch mean, batch variance, epsilon.
+    type State = (FlexTensor, Vec<f32>, Vec<f32>, Vec<f32>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, gamma, mean, var, eps) = ops.state;
+        let (g, dims) = f32_planes(&grad);
+        let [b, c, h, w] = dims;
+        let (dx, dgamma, dbeta) = cpu::batch_norm_train_backward(x.storage::<f32>(), &gamma, &mean, &var, g.storage::<f32>(), [b, c, h * w], eps);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, dims));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor1(dgamma));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor1(dbeta));
+        }
     }
 }
 
@@ -143,5 +188,18 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(<Flex as HydraKernels>::relu6(x.into_primitive())),
         }
+    }
+
+    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let gamma_host = vec1(gamma.primitive());
+        let xc = x.primitive().to_contiguous();
+        let (y, m, v) = <Flex as HydraKernels>::batch_norm_train(xc.clone(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+        let (mean, var) = (vec1(&m), vec1(&v));
+        let out = match BatchNormBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((xc, gamma_host, mean, var, epsilon), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (out, <Self as burn::backend::AutodiffBackend>::from_inner(m), <Self as burn::backend::AutodiffBackend>::from_inner(v))
     }
 }

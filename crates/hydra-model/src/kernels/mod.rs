@@ -42,6 +42,19 @@ pub fn relu6(x: Tensor<4>) -> Tensor<4> {
     burn::tensor::activation::relu6(x)
 }
 
+/// BatchNorm with batch statistics: `(output, batch mean, biased batch variance)`, the
+/// statistics detached. `x: [B, C, H, W]`, `gamma`, `beta`: `[C]`.
+pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    #[cfg(feature = "flex")]
+    if on_flex(&x) && gamma.dtype() == burn::tensor::DType::F32 {
+        use flex_ext::HydraKernels;
+        let (y, m, v) = <burn::backend::Dispatch as HydraKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon);
+        return (Tensor::from_dispatch(y), Tensor::from_dispatch(m), Tensor::from_dispatch(v));
+    }
+    let r = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
+    (r.output, r.mean, r.variance)
+}
+
 /// Bilinear resize with `align_corners = false`: `[B, C, H, W]` → `[B, C, oh, ow]`.
 pub fn resize_bilinear(x: Tensor<4>, [oh, ow]: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
