@@ -245,3 +245,31 @@ fn batch_norm_kernel_equals_burn_batch_norm_forward_and_backward() {
     close(&a.4, &b.4, 1e-4);
     close(&a.5, &b.5, 1e-4);
 }
+
+#[test]
+fn cross_entropy_kernel_equals_the_portable_loss_forward_and_backward() {
+    use burn::tensor::Int;
+    let device = Device::flex().autodiff();
+    let logits = Tensor::<4>::random([2, 5, 6, 7], Distribution::Normal(0.0, 3.0), &Device::flex()).into_data();
+    let mut labels: Vec<i64> = (0..2 * 6 * 7).map(|i| (i * 7 % 5) as i64).collect();
+    labels[3] = 255;
+    labels[40] = 255;
+    let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [2, 6, 7]), &device);
+    let run = |kernel: bool| {
+        let x = Tensor::<4>::from_data(logits.clone(), &device).require_grad();
+        let l = if kernel { hydra_model::kernels::cross_entropy(x.clone(), labels.clone(), 255) } else { hydra_model::kernels::cross_entropy_portable(x.clone(), labels.clone(), 255) };
+        let g = l.clone().mul_scalar(3.0).backward();
+        (vec1(l), vec4(x.grad(&g).unwrap()))
+    };
+    let (la, ga) = run(true);
+    let (lb, gb) = run(false);
+    close(&la, &lb, 1e-5);
+    close(&ga, &gb, 1e-6);
+    // Nothing valid: zero loss and zero gradient, not NaN.
+    let x = Tensor::<4>::from_data(logits.clone(), &device).require_grad();
+    let none = Tensor::<3, Int>::full([2, 6, 7], 255, &device);
+    let l = hydra_model::kernels::cross_entropy(x.clone(), none, 255);
+    assert_eq!(vec1(l.clone()), vec![0.0]);
+    let g = l.backward();
+    assert!(vec4(x.grad(&g).unwrap()).iter().all(|v| *v == 0.0));
+}

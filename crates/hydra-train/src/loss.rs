@@ -3,7 +3,6 @@
 //! when a batch has no valid pixel for its task.
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::Int;
 use hydra_model::resize::resize_bilinear;
 
@@ -30,11 +29,7 @@ fn safe_mean(sum: Tensor<1>, count: Tensor<1>) -> Tensor<1> {
 /// Cross-entropy over `logits: [B, C, H, W]` and `labels: [B, H, W]`, pixels labelled
 /// `ignore` excluded: `−Σ log softmax(logits)[label] / #valid` (0 when nothing is valid).
 pub fn cross_entropy(logits: Tensor<4>, labels: Tensor<3, Int>, ignore: i64) -> Tensor<1> {
-    let valid = labels.clone().not_equal_elem(ignore);
-    let safe = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<4>(1);
-    let logp = log_softmax(logits, 1).gather(1, safe).squeeze_dim::<3>(1);
-    let w = valid.float();
-    safe_mean(-(logp * w.clone()).sum(), w.sum())
+    hydra_model::kernels::cross_entropy(logits, labels, ignore)
 }
 
 /// Depth loss of `pred: [B, 1, H, W]` against `target: [B, H, W]` (0 = no measurement).

@@ -497,3 +497,77 @@ pub fn batch_norm_train_backward(
     });
     (dx, sums.iter().map(|s| s.1 as f32).collect(), sums.iter().map(|s| s.0 as f32).collect())
 }
+
+/// Cross-entropy of `logits: [B, C, HW]` against `labels: [B, HW]`, pixels labelled `ignore`
+/// (or outside 0..C) excluded: returns (Σ −log softmax[label] in f64, number of valid pixels).
+pub fn cross_entropy(logits: &[f32], labels: &[i64], [b, c, hw]: [usize; 3], ignore: i64) -> (f64, usize) {
+    (0..b)
+        .into_par_iter()
+        .map(|i| {
+            let base = i * c * hw;
+            let mut sum = 0f64;
+            let mut count = 0usize;
+            let mut maxv = vec![f32::NEG_INFINITY; hw];
+            for ch in 0..c {
+                for (m, &v) in maxv.iter_mut().zip(&logits[base + ch * hw..base + (ch + 1) * hw]) {
+                    *m = if v > *m { v } else { *m };
+                }
+            }
+            let mut se = vec![0f32; hw];
+            for ch in 0..c {
+                for ((s, &v), &m) in se.iter_mut().zip(&logits[base + ch * hw..base + (ch + 1) * hw]).zip(&maxv) {
+                    *s += (v - m).exp();
+                }
+            }
+            for p in 0..hw {
+                let l = labels[i * hw + p];
+                if l == ignore || l < 0 || l as usize >= c {
+                    continue;
+                }
+                let lse = maxv[p] as f64 + (se[p] as f64).ln();
+                sum += lse - logits[base + l as usize * hw + p] as f64;
+                count += 1;
+            }
+            (sum, count)
+        })
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Gradient of the mean cross-entropy (`Σ / max(count, 1)`) with respect to the logits, times
+/// the upstream gradient `scale`: `(softmax − onehot) · scale / count` at valid pixels, 0 else.
+pub fn cross_entropy_backward(logits: &[f32], labels: &[i64], [_b, c, hw]: [usize; 3], ignore: i64, count: usize, scale: f32) -> Vec<f32> {
+    let mut out = vec![0f32; logits.len()];
+    let k = scale / count.max(1) as f32;
+    out.par_chunks_mut(c * hw).enumerate().for_each(|(i, o)| {
+        let x = &logits[i * c * hw..(i + 1) * c * hw];
+        let lab = &labels[i * hw..(i + 1) * hw];
+        let mut maxv = vec![f32::NEG_INFINITY; hw];
+        for ch in 0..c {
+            for (m, &v) in maxv.iter_mut().zip(&x[ch * hw..(ch + 1) * hw]) {
+                *m = if v > *m { v } else { *m };
+            }
+        }
+        let mut se = vec![0f32; hw];
+        for ch in 0..c {
+            let dst = &mut o[ch * hw..(ch + 1) * hw];
+            for (((d, s), &v), &m) in dst.iter_mut().zip(se.iter_mut()).zip(&x[ch * hw..(ch + 1) * hw]).zip(&maxv) {
+                let e = (v - m).exp();
+                *d = e;
+                *s += e;
+            }
+        }
+        let valid: Vec<f32> = lab.iter().map(|&l| if l == ignore || l < 0 || l as usize >= c { 0.0 } else { k }).collect();
+        for ch in 0..c {
+            let dst = &mut o[ch * hw..(ch + 1) * hw];
+            for ((d, &s), &v) in dst.iter_mut().zip(&se).zip(&valid) {
+                *d = *d / s * v;
+            }
+        }
+        for (p, &l) in lab.iter().enumerate() {
+            if valid[p] != 0.0 {
+                o[l as usize * hw + p] -= k;
+            }
+        }
+    });
+    out
+}

@@ -9,7 +9,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
@@ -39,6 +39,18 @@ pub trait HydraKernels: Backend {
     /// BatchNorm with batch statistics: (output, batch mean, biased batch variance); the
     /// statistics are not differentiated.
     fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// Mean cross-entropy over pixels not labelled `ignore`: `logits [B, C, H, W]`, `labels
+    /// [B, H, W]` → `[1]` (0 when no pixel is valid).
+    fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self>;
+}
+
+fn labels_i64(t: &FlexTensor) -> Vec<i64> {
+    let t = t.to_contiguous();
+    match t.dtype() {
+        DType::I64 => t.storage::<i64>().to_vec(),
+        DType::I32 => t.storage::<i32>().iter().map(|&v| v as i64).collect(),
+        other => panic!("labels of dtype {other:?}"),
+    }
 }
 
 fn vec1(t: &FlexTensor) -> Vec<f32> {
@@ -72,6 +84,33 @@ impl HydraKernels for Flex {
         let [b, c, h, w] = dims;
         let (y, m, v) = cpu::batch_norm_train(x.storage::<f32>(), &vec1(&gamma), &vec1(&beta), [b, c, h * w], epsilon);
         (tensor(y, dims), tensor1(m), tensor1(v))
+    }
+
+    fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
+        let (x, [b, c, h, w]) = f32_planes(&logits);
+        let (sum, count) = cpu::cross_entropy(x.storage::<f32>(), &labels_i64(&labels), [b, c, h * w], ignore);
+        tensor1(vec![(sum / count.max(1) as f64) as f32])
+    }
+}
+
+#[derive(Debug)]
+struct CrossEntropyBackward;
+
+impl Backward<Flex, 1> for CrossEntropyBackward {
+    /// Logits, labels, ignore value, valid pixel count.
+    type State = (FlexTensor, Arc<Vec<i64>>, i64, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, labels, ignore, count) = ops.state;
+        if let Some(node) = parent {
+            let scale = vec1(&grad)[0];
+            let s = x.layout().shape();
+            let dims = [s[0], s[1], s[2], s[3]];
+            let g = cpu::cross_entropy_backward(x.storage::<f32>(), &labels, [dims[0], dims[1], dims[2] * dims[3]], ignore, count, scale);
+            grads.register::<Flex>(node.id, tensor(g, dims));
+        }
     }
 }
 
@@ -201,5 +240,17 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         (out, <Self as burn::backend::AutodiffBackend>::from_inner(m), <Self as burn::backend::AutodiffBackend>::from_inner(v))
+    }
+
+    fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
+        let node = logits.node();
+        let (x, [b, c, h, w]) = f32_planes(&logits.into_primitive());
+        let labels = Arc::new(labels_i64(&labels));
+        let (sum, count) = cpu::cross_entropy(x.storage::<f32>(), &labels, [b, c, h * w], ignore);
+        let loss = tensor1(vec![(sum / count.max(1) as f64) as f32]);
+        match CrossEntropyBackward.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((x, labels, ignore, count), loss),
+            OpsKind::UnTracked(prep) => prep.finish(loss),
+        }
     }
 }

@@ -55,6 +55,26 @@ pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon
     (r.output, r.mean, r.variance)
 }
 
+/// Mean cross-entropy of `logits: [B, C, H, W]` against `labels: [B, H, W]` over pixels not
+/// labelled `ignore` (0, not NaN, when none is valid): `[1]`.
+pub fn cross_entropy(logits: Tensor<4>, labels: Tensor<3, burn::tensor::Int>, ignore: i64) -> Tensor<1> {
+    #[cfg(feature = "flex")]
+    if on_flex(&logits) {
+        use flex_ext::HydraKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::cross_entropy(logits.into_dispatch(), labels.into_dispatch(), ignore));
+    }
+    cross_entropy_portable(logits, labels, ignore)
+}
+
+/// [`cross_entropy`] from Burn operations (any backend).
+pub fn cross_entropy_portable(logits: Tensor<4>, labels: Tensor<3, burn::tensor::Int>, ignore: i64) -> Tensor<1> {
+    let valid = labels.clone().not_equal_elem(ignore);
+    let safe = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<4>(1);
+    let logp = burn::tensor::activation::log_softmax(logits, 1).gather(1, safe).squeeze_dim::<3>(1);
+    let w = valid.float();
+    -(logp * w.clone()).sum() / w.sum().clamp_min(1.0)
+}
+
 /// Bilinear resize with `align_corners = false`: `[B, C, H, W]` → `[B, C, oh, ow]`.
 pub fn resize_bilinear(x: Tensor<4>, [oh, ow]: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
