@@ -86,6 +86,9 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
         let size: usize = c.as_str().parse().map_err(|_| format!("unsupported dtype `{descr}`"))?;
         (order, kind, size)
     };
+    if ![1, 2, 4, 8].contains(&size) {
+        return Err(format!("unsupported dtype `{descr}`"));
+    }
     if order == '>' && size > 1 {
         return Err(format!("big-endian dtype `{descr}` is not supported"));
     }
