@@ -11,12 +11,23 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Fault injection for the disk-full tests: with `HYDRA_FAULT_ENOSPC_MATCH=s` set, writes to
+/// paths containing `s` fail with "No space left on device" after half the bytes, as a full
+/// disk would. Never set by hydra itself.
+fn injected_enospc(path: &Path) -> bool {
+    std::env::var("HYDRA_FAULT_ENOSPC_MATCH").is_ok_and(|m| !m.is_empty() && path.to_string_lossy().contains(&m))
+}
+
 /// Write `bytes` to `path` atomically. On error the destination is untouched and the
 /// temporary file removed; the error is the OS error for the path that failed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
+        if injected_enospc(path) {
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         Ok::<_, std::io::Error>(())

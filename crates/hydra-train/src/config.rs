@@ -232,7 +232,14 @@ fn source(s: &Section<'_>, train: bool) -> Result<SourceSection, ConfigError> {
 impl Config {
     /// Parse and validate TOML text with `--set` overrides applied.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError(format!("invalid TOML: {}", e.message())))?;
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().trim().replace('\n', "; ");
+            ConfigError(match line {
+                Some(l) => format!("invalid TOML at line {l}: {msg}"),
+                None => format!("invalid TOML: {msg}"),
+            })
+        })?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }

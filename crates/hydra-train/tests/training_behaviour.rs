@@ -1,5 +1,5 @@
 //! `hydra train` and `hydra eval` as a user meets them: learning, early stopping, NaN
-//! handling, config errors, run folders, asymmetric annotations.
+//! handling, run folders, asymmetric annotations.
 
 mod common;
 
@@ -79,31 +79,6 @@ fn early_stopping_follows_the_monitor_and_keeps_the_best() {
     let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["epoch-00001.bpk", "epoch-00001.ok", "epoch-00003.bpk", "epoch-00003.ok"], "the best and the last one");
-}
-
-#[test]
-fn config_mistakes_are_one_clear_line() {
-    let dir = scratch("config-errors");
-    let run = dir.join("run");
-    for (extra, set, needle) in [
-        ("[optimizer]\nmomentun = 0.9\n", None, "optimizer.momentun: unknown key (did you mean `optimizer.momentum`?)"),
-        ("[optimizer]\nmomentum = \"high\"\n", None, "optimizer.momentum = \"high\": expected a number in [0, 0.999999], found a string"),
-        ("", Some("training.batch_size=0"), "training.batch_size = 0: must be an integer in [1, 4096]"),
-        ("", Some("loss.weighting=kendal"), "loss.weighting = \"kendal\": must be one of fixed, uncertainty, dwa"),
-    ] {
-        let cfg = tiny_config(&dir, &run, extra);
-        let mut args = vec!["train", "--config", cfg.to_str().unwrap()];
-        if let Some(s) = set {
-            args.extend(["--set", s]);
-        }
-        let o = hydra_env(&args, &[]);
-        let (_, err) = text(&o);
-        assert!(!o.status.success());
-        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-        assert!(err.contains(needle), "expected `{needle}` in: {err}");
-        assert!(err.contains("config.toml"), "names the file: {err}");
-    }
-    assert!(!run.exists(), "nothing is written for a bad config");
 }
 
 #[test]
