@@ -98,7 +98,7 @@ pub struct ConvBn {
 impl ConvBn {
     /// `[B, cin, H, W]` → `[B, cout, H / stride, W / stride]` (rounded up).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
+        let y = crate::kernels::conv2d(&self.conv, x);
         let y = if self.folded { y } else { self.bn.forward(y) };
         if self.relu6 { crate::kernels::relu6(y) } else { y }
     }

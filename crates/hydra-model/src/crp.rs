@@ -54,7 +54,7 @@ impl Crp {
         let mut x = x;
         let mut top = x.clone();
         for conv in &self.convs {
-            top = conv.forward(max_pool_5x5(top));
+            top = crate::kernels::conv2d(conv, max_pool_5x5(top));
             x = x + top.clone();
         }
         x

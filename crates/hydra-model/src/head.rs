@@ -48,7 +48,7 @@ pub struct TaskHead {
 impl TaskHead {
     /// `[B, width, h, w]` → `[B, outputs, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.out.forward(relu6(self.pre.forward(x)))
+        crate::kernels::conv2d(&self.out, relu6(crate::kernels::conv2d(&self.pre, x)))
     }
 
     /// Number of output channels.

@@ -273,3 +273,46 @@ fn cross_entropy_kernel_equals_the_portable_loss_forward_and_backward() {
     let g = l.backward();
     assert!(vec4(x.grad(&g).unwrap()).iter().all(|v| *v == 0.0));
 }
+
+/// hydra's convolution paths (depthwise 1×1 as a scale, dense 1×1 as a matrix product while
+/// training, the depthwise 3×3 CPU kernel) equal Burn's `conv2d`, forward and backward.
+#[test]
+fn convolution_paths_equal_burn_conv2d_forward_and_backward() {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::PaddingConfig2d;
+    let device = Device::flex().autodiff();
+    for (cin, cout, k, stride, groups, bias, h, w) in [
+        (8, 8, 1, 1, 8, false, 9, 11),   // depthwise 1×1
+        (6, 10, 1, 1, 1, false, 7, 13),  // dense 1×1
+        (6, 10, 1, 1, 1, true, 5, 5),    // dense 1×1 with bias
+        (8, 8, 3, 1, 8, false, 9, 11),   // depthwise 3×3
+        (8, 8, 3, 2, 8, false, 9, 12),   // depthwise 3×3, stride 2, odd and even sizes
+        (8, 8, 3, 2, 8, false, 10, 7),
+        (4, 5, 3, 1, 1, true, 6, 6),     // dense 3×3: Burn's own
+    ] {
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([stride, stride])
+            .with_groups(groups)
+            .with_bias(bias)
+            .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+            .with_initializer(burn::nn::Initializer::Normal { mean: 0.0, std: 0.5 })
+            .init(&device);
+        let data = Tensor::<4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data();
+        let run = |ours: bool| {
+            let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+            let y = if ours { hydra_model::kernels::conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
+            let wts = Tensor::<4>::from_data(TensorData::new((0..y.dims().iter().product::<usize>()).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect::<Vec<_>>(), y.dims()), &device);
+            let g = (y.clone() * wts).sum().backward();
+            let gw = conv.weight.val().grad(&g).unwrap();
+            (vec4(y), vec4(x.grad(&g).unwrap()), vec4(gw))
+        };
+        let (ya, gxa, gwa) = run(true);
+        let (yb, gxb, gwb) = run(false);
+        let case = format!("cin {cin} cout {cout} k {k} s {stride} g {groups}");
+        assert_eq!(ya.len(), yb.len(), "{case}");
+        close(&ya, &yb, 1e-5);
+        close(&gxa, &gxb, 1e-4);
+        close(&gwa, &gwb, 1e-3);
+        let _ = case;
+    }
+}

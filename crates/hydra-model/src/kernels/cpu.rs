@@ -571,3 +571,139 @@ pub fn cross_entropy_backward(logits: &[f32], labels: &[i64], [_b, c, hw]: [usiz
     });
     out
 }
+
+/// Output size of a 3×3 convolution with padding 1 and stride `s`.
+pub fn dw_out(n: usize, s: usize) -> usize {
+    (n - 1) / s + 1
+}
+
+multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [f32]) {
+    let [h, wd] = hw;
+    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+    let pw = wd + 2;
+    let mut padded = vec![0f32; 3 * pw];
+    for oy in 0..oh {
+        // The three input rows of this output row, zero-padded left and right.
+        for ky in 0..3 {
+            let iy = (oy * s + ky) as isize - 1;
+            let dst = &mut padded[ky * pw..(ky + 1) * pw];
+            if iy < 0 || iy >= h as isize {
+                dst.fill(0.0);
+            } else {
+                dst[0] = 0.0;
+                dst[pw - 1] = 0.0;
+                dst[1..1 + wd].copy_from_slice(&x[iy as usize * wd..(iy as usize + 1) * wd]);
+            }
+        }
+        let o = &mut out[oy * ow..(oy + 1) * ow];
+        o.fill(0.0);
+        for ky in 0..3 {
+            let row = &padded[ky * pw..(ky + 1) * pw];
+            for kx in 0..3 {
+                let k = w[ky * 3 + kx];
+                if s == 1 {
+                    for (d, &v) in o.iter_mut().zip(&row[kx..kx + ow]) {
+                        *d += k * v;
+                    }
+                } else {
+                    for (ox, d) in o.iter_mut().enumerate() {
+                        *d += k * row[ox * s + kx];
+                    }
+                }
+            }
+        }
+    }
+});
+
+multiversion!(dw3x3_dx_plane(dy: &[f32], hw: [usize; 2], w: &[f32], s: usize, dx: &mut [f32]) {
+    let [h, wd] = hw;
+    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+    let pw = wd + 2;
+    // Padded gradient rows, one per input row (plus the two padding rows).
+    let mut acc = vec![0f32; (h + 2) * pw];
+    for oy in 0..oh {
+        let g = &dy[oy * ow..(oy + 1) * ow];
+        for ky in 0..3 {
+            let row = &mut acc[(oy * s + ky) * pw..(oy * s + ky + 1) * pw];
+            for kx in 0..3 {
+                let k = w[ky * 3 + kx];
+                if s == 1 {
+                    for (d, &v) in row[kx..kx + ow].iter_mut().zip(g) {
+                        *d += k * v;
+                    }
+                } else {
+                    for (ox, &v) in g.iter().enumerate() {
+                        row[ox * s + kx] += k * v;
+                    }
+                }
+            }
+        }
+    }
+    for y in 0..h {
+        dx[y * wd..(y + 1) * wd].copy_from_slice(&acc[(y + 1) * pw + 1..(y + 1) * pw + 1 + wd]);
+    }
+});
+
+multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw: &mut [f64]) {
+    let [h, wd] = hw;
+    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+    let pw = wd + 2;
+    let mut padded = vec![0f32; pw];
+    for oy in 0..oh {
+        let g = &dy[oy * ow..(oy + 1) * ow];
+        for ky in 0..3 {
+            let iy = (oy * s + ky) as isize - 1;
+            if iy < 0 || iy >= h as isize {
+                continue;
+            }
+            padded[1..1 + wd].copy_from_slice(&x[iy as usize * wd..(iy as usize + 1) * wd]);
+            for kx in 0..3 {
+                let mut sum = 0f32;
+                if s == 1 {
+                    for (&a, &b) in g.iter().zip(&padded[kx..kx + ow]) {
+                        sum += a * b;
+                    }
+                } else {
+                    for (ox, &a) in g.iter().enumerate() {
+                        sum += a * padded[ox * s + kx];
+                    }
+                }
+                dw[ky * 3 + kx] += sum as f64;
+            }
+        }
+    }
+});
+
+/// Depthwise 3×3 convolution, padding 1, stride `s` (1 or 2): `x [B, C, H, W]`,
+/// `w [C, 1, 3, 3]` → `[B, C, H', W']`.
+pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize) -> Vec<f32> {
+    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+    let mut out = vec![0f32; b * c * oh * ow];
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let ch = p % c;
+        dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, o);
+    });
+    out
+}
+
+/// Gradients of [`depthwise3x3`] with respect to the input and the weight.
+pub fn depthwise3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, c, h, wd]: [usize; 4], s: usize) -> (Vec<f32>, Vec<f32>) {
+    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(h * wd).enumerate().for_each(|(p, d)| {
+        let ch = p % c;
+        dw3x3_dx_plane(&dy[p * oh * ow..(p + 1) * oh * ow], [h, wd], &w[ch * 9..(ch + 1) * 9], s, d);
+    });
+    let dw: Vec<f32> = (0..c)
+        .into_par_iter()
+        .flat_map_iter(|ch| {
+            let mut acc = [0f64; 9];
+            for i in 0..b {
+                let p = i * c + ch;
+                dw3x3_dw_plane(&x[p * h * wd..(p + 1) * h * wd], &dy[p * oh * ow..(p + 1) * oh * ow], [h, wd], s, &mut acc);
+            }
+            acc.into_iter().map(|v| v as f32)
+        })
+        .collect();
+    (dx, dw)
+}

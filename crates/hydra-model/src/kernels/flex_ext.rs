@@ -42,6 +42,8 @@ pub trait HydraKernels: Backend {
     /// Mean cross-entropy over pixels not labelled `ignore`: `logits [B, C, H, W]`, `labels
     /// [B, H, W]` → `[1]` (0 when no pixel is valid).
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self>;
+    /// Depthwise 3×3 convolution, padding 1, stride 1 or 2: `x [B, C, H, W]`, `w [C, 1, 3, 3]`.
+    fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
 }
 
 fn labels_i64(t: &FlexTensor) -> Vec<i64> {
@@ -86,10 +88,38 @@ impl HydraKernels for Flex {
         (tensor(y, dims), tensor1(m), tensor1(v))
     }
 
+    fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
+        let (x, [b, c, h, wd]) = f32_planes(&x);
+        let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
+        tensor(cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride), [b, c, oh, ow])
+    }
+
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
         let (x, [b, c, h, w]) = f32_planes(&logits);
         let (sum, count) = cpu::cross_entropy(x.storage::<f32>(), &labels_i64(&labels), [b, c, h * w], ignore);
         tensor1(vec![(sum / count.max(1) as f64) as f32])
+    }
+}
+
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+impl Backward<Flex, 2> for DepthwiseBackward {
+    /// Input, weight values, input dims, stride.
+    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w, dims, stride) = ops.state;
+        let (g, _) = f32_planes(&grad);
+        let (dx, dw) = cpu::depthwise3x3_backward(x.storage::<f32>(), &w, g.storage::<f32>(), dims, stride);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, dims));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, tensor(dw, [dims[1], 1, 3, 3]));
+        }
     }
 }
 
@@ -240,6 +270,19 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         (out, <Self as burn::backend::AutodiffBackend>::from_inner(m), <Self as burn::backend::AutodiffBackend>::from_inner(v))
+    }
+
+    fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
+        let nodes = [x.node(), w.node()];
+        let wv = vec1(w.primitive());
+        let (xc, dims) = f32_planes(&x.into_primitive());
+        let [b, c, h, wd] = dims;
+        let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
+        let y = tensor(cpu::depthwise3x3(xc.storage::<f32>(), &wv, dims, stride), [b, c, oh, ow]);
+        match DepthwiseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, stride), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {

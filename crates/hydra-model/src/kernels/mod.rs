@@ -32,6 +32,45 @@ pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
     crate::max_pool::max_pool_5x5_portable(x)
 }
 
+/// A 2-D convolution `[B, Cin, H, W]` → `[B, Cout, H', W']` (PyTorch's `F.conv2d` with
+/// this layer's weight, bias, stride, padding and groups), computed the fastest way the case
+/// allows: a depthwise 1×1 convolution is a per-channel scale; while training, a dense 1×1
+/// convolution is a batched matrix product (its backward is two products, several times faster
+/// than burn-flex's generic convolution backward); a depthwise 3×3 convolution runs hydra's CPU
+/// kernel on burn-flex; anything else is Burn's `conv2d`.
+pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [cout, cin_g, kh, kw] = conv.weight.dims();
+    let [b, cin, h, w] = x.dims();
+    let unit = conv.stride == [1, 1] && conv.dilation == [1, 1];
+    let bias = |y: Tensor<4>| match &conv.bias {
+        Some(bv) => y + bv.val().reshape([1, cout, 1, 1]),
+        None => y,
+    };
+    let padded = |p: usize| match conv.padding {
+        burn::nn::PaddingConfig2d::Explicit(t, l, bo, r) => [t, l, bo, r] == [p; 4],
+        burn::nn::PaddingConfig2d::Valid => p == 0,
+        burn::nn::PaddingConfig2d::Same => false,
+    };
+    if [kh, kw] == [1, 1] && unit && padded(0) {
+        if conv.groups == cin && cin_g == 1 && cout == cin {
+            return bias(x * conv.weight.val().reshape([1, cout, 1, 1]));
+        }
+        if conv.groups == 1 && x.device().is_autodiff() {
+            let y = conv.weight.val().reshape([1, cout, cin]).matmul(x.reshape([b, cin, h * w]));
+            return bias(y.reshape([b, cout, h, w]));
+        }
+    }
+    #[cfg(feature = "flex")]
+    if [kh, kw] == [3, 3] && conv.groups == cin && cin_g == 1 && cout == cin && conv.dilation == [1, 1] && on_flex(&x)
+        && padded(1) && conv.stride[0] == conv.stride[1] && conv.stride[0] <= 2
+    {
+        use flex_ext::HydraKernels;
+        let y = <burn::backend::Dispatch as HydraKernels>::depthwise3x3(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0]);
+        return bias(Tensor::from_dispatch(y));
+    }
+    conv.forward(x)
+}
+
 /// ReLU6, `min(max(x, 0), 6)`, with PyTorch's gradient (passes where 0 < x < 6).
 pub fn relu6(x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
