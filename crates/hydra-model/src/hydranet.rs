@@ -65,8 +65,13 @@ pub enum InitScheme {
     #[default]
     Reference,
     /// He/Kaiming normal, fan-out mode (torchvision's MobileNetV2 initialisation):
-    /// N(0, 2 / (out_channels · k²)). The choice for training from scratch.
+    /// N(0, 2 / (out_channels · k²)) for every convolution.
     Kaiming,
+    /// For training from scratch: Kaiming for the encoder and the decoder's lateral and
+    /// adaptation convolutions; the CRP stages start at zero (each CRP block starts as the
+    /// identity) and the heads' depthwise `pre_*` scales at one, so that no ReLU6 after them
+    /// starts dead; the heads' last convolutions N(0, 0.01²).
+    Scratch,
 }
 
 /// Configuration of [`HydraNet`].
@@ -152,14 +157,23 @@ impl HydraNetConfig {
         let net = HydraNet { encoder, decoder, segm, depth, normal };
         match self.init {
             InitScheme::Reference => net,
-            InitScheme::Kaiming => {
-                // Redraw every convolution weight (4-D tensor) with std sqrt(2 / fan_out).
+            scheme => {
+                // Redraw convolution weights (4-D tensors) by the scheme.
                 let mut sd = StateDict::new();
                 for (k, t) in net.state_dict().iter() {
                     if t.shape.len() == 4 {
+                        let n = t.numel();
                         let fan_out = t.shape[0] * t.shape[2] * t.shape[3];
-                        let std = (2.0 / fan_out as f64).sqrt();
-                        sd.insert(k, crate::state::RawTensor::f32(t.shape.clone(), crate::init::normal_vec(&mut rng, t.numel(), std)));
+                        let kaiming = (2.0 / fan_out as f64).sqrt();
+                        let values = match scheme {
+                            InitScheme::Scratch if k.starts_with("crp") => vec![0.0; n],
+                            InitScheme::Scratch if k.starts_with("pre_") => vec![1.0; n],
+                            InitScheme::Scratch if Task::ALL.iter().any(|t| k == format!("{}.weight", t.key())) => {
+                                crate::init::normal_vec(&mut rng, n, crate::conv_bn::INIT_STD)
+                            }
+                            _ => crate::init::normal_vec(&mut rng, n, kaiming),
+                        };
+                        sd.insert(k, crate::state::RawTensor::f32(t.shape.clone(), values));
                     } else {
                         sd.insert(k, t.clone());
                     }

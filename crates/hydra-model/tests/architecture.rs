@@ -99,3 +99,20 @@ fn every_parameter_receives_a_gradient_from_the_summed_loss() {
     // 52 convs and 52 BatchNorms (γ, β) in the encoder, 6 + 16 + 3 in the decoder, 3 heads × 3.
     assert_eq!(check.with, 52 + 52 * 2 + 6 + 16 + 3 + 3 * 3);
 }
+
+#[test]
+fn scratch_init_starts_crp_as_identity_and_heads_alive() {
+    use hydra_model::InitScheme;
+    let device = Device::flex();
+    let sd = HydraNetConfig::new(6).with_init(InitScheme::Scratch).init(&device).state_dict();
+    assert!(sd.get("crp2.0.3_outvar_dimred.weight").unwrap().to_f32().iter().all(|&v| v == 0.0));
+    assert!(sd.get("pre_segm.weight").unwrap().to_f32().iter().all(|&v| v == 1.0));
+    let enc = sd.get("layer4.1.output.0.0.weight").unwrap();
+    let std = (enc.to_f32().iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / enc.numel() as f64).sqrt();
+    let expected = (2.0 / (enc.shape[0] as f64)).sqrt(); // Kaiming fan-out of a 1×1 convolution
+    assert!((std / expected - 1.0).abs() < 0.05, "{std} vs {expected}");
+    // Same seed, same network; another scheme, another network.
+    let again = HydraNetConfig::new(6).with_init(InitScheme::Scratch).init(&device).state_dict();
+    assert!(sd == again);
+    assert!(sd != HydraNetConfig::new(6).init(&device).state_dict());
+}

@@ -25,7 +25,8 @@ pub struct ModelSection {
     /// Keep BatchNorm statistics fixed (running statistics used in training too).
     pub freeze_bn: bool,
     /// Weight initialisation before any loaded weights: `reference` (N(0, 0.01²), the official
-    /// code) or `kaiming` (fan-out He normal; better when training from scratch).
+    /// code), `kaiming` (fan-out He normal everywhere) or `scratch` (for training without
+    /// pretrained weights, see `InitScheme::Scratch`).
     pub init: String,
 }
 
@@ -285,7 +286,7 @@ impl Config {
             encoder_weights: m.opt_string("encoder_weights")?.map(PathBuf::from),
             init_weights: m.opt_string("init_weights")?.map(PathBuf::from),
             freeze_bn: m.bool("freeze_bn", false)?,
-            init: m.choice("init", "reference", &["reference", "kaiming"])?,
+            init: m.choice("init", "reference", &["reference", "kaiming", "scratch"])?,
         };
         m.finish()?;
 
@@ -447,7 +448,11 @@ impl Config {
             .with_crp_stages(self.model.crp_stages)
             .with_decoder_width(self.model.decoder_width)
             .with_seed(self.training.seed)
-            .with_init(if self.model.init == "kaiming" { hydra_model::InitScheme::Kaiming } else { hydra_model::InitScheme::Reference })
+            .with_init(match self.model.init.as_str() {
+                "kaiming" => hydra_model::InitScheme::Kaiming,
+                "scratch" => hydra_model::InitScheme::Scratch,
+                _ => hydra_model::InitScheme::Reference,
+            })
     }
 
     /// The resolved configuration as TOML (saved in the run folder).
