@@ -123,10 +123,30 @@ impl Palette {
         Ok(p)
     }
 
-    /// A built-in name or a file path.
+    /// A colour map saved by NumPy: `(N, 3)` integers. A 256-row map is the PASCAL VOC map
+    /// the authors index with `label + 1` (row 0 = ignore, as `cmap_nyud.npy`); any other
+    /// has one row per class (as `cmap_kitti.npy`, whose extra last row is for unlabelled
+    /// pixels), unlabelled pixels drawn black.
+    pub fn from_npy(path: &Path) -> Result<Self, DataError> {
+        let a = crate::npy::read(path)?;
+        if a.shape.len() != 2 || a.shape[1] != 3 || a.shape[0] == 0 {
+            return Err(DataError::bad_file(path, format!("colour map of shape {:?}: expected (N, 3)", a.shape)));
+        }
+        let v = a.to_i64();
+        if v.iter().any(|&x| !(0..=255).contains(&x)) {
+            return Err(DataError::bad_file(path, "colour values must be 0..=255"));
+        }
+        let rows: Vec<[u8; 3]> = v.chunks(3).map(|c| [c[0] as u8, c[1] as u8, c[2] as u8]).collect();
+        let (ignore, colors) = if rows.len() == 256 { (rows[0], rows[1..].to_vec()) } else { ([0, 0, 0], rows) };
+        let names = (0..colors.len()).map(|k| format!("class_{k}")).collect();
+        Ok(Self { colors, names, ignore })
+    }
+
+    /// A built-in name, a `.npy` colour map, or a palette text file.
     pub fn resolve(spec: &str) -> Result<Self, DataError> {
         match Self::builtin(spec) {
             Some(p) => Ok(p),
+            None if spec.ends_with(".npy") => Self::from_npy(Path::new(spec)),
             None => Self::from_file(Path::new(spec)),
         }
     }
@@ -190,6 +210,17 @@ mod tests {
         assert_eq!(voc_color(2), [0, 128, 0]);
         assert_eq!(voc_color(3), [128, 128, 0]);
         assert_eq!(voc_color(15), [192, 128, 128]);
+    }
+
+    #[test]
+    fn the_authors_npy_colour_maps_match_the_built_in_palettes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/samples");
+        let nyud = Palette::from_npy(&root.join("nyud/cmap_nyud.npy")).unwrap();
+        assert_eq!(nyud.colors[..40], Palette::nyud40().colors[..]);
+        assert_eq!(nyud.ignore, Palette::nyud40().ignore);
+        let kitti = Palette::from_npy(&root.join("kitti/cmap_kitti.npy")).unwrap();
+        assert_eq!(kitti.colors[..6], Palette::kitti6().colors[..]);
+        assert_eq!(kitti.colors[6], [0, 0, 0]);
     }
 
     #[test]

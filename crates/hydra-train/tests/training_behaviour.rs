@@ -173,3 +173,44 @@ fn eval_reports_metrics_by_class_name_for_an_official_checkpoint() {
     let acc = right as f64 / valid as f64;
     assert!((m["metrics"]["segmentation"]["pixel_acc"].as_f64().unwrap() - acc).abs() < 1e-12, "{acc}");
 }
+
+#[test]
+fn single_task_runs_feed_the_multi_task_gain() {
+    let dir = scratch("delta-m");
+    let one = |name: &str, tasks: &str| {
+        let run = dir.join(name);
+        let cfg = tiny_config(&dir, &run, "");
+        let t = std::fs::read_to_string(&cfg).unwrap().replace("num_classes = 6\n", &format!("num_classes = 6\ntasks = {tasks}\n")).replace("epochs = 3", "epochs = 1");
+        let p = dir.join(format!("{name}.toml"));
+        std::fs::write(&p, t).unwrap();
+        let o = hydra_env(&["train", "--config", p.to_str().unwrap()], &[]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        (p, run)
+    };
+    let (_, segm) = one("segm", "[\"segm\"]");
+    let (_, depth) = one("depth", "[\"depth\"]");
+    let (multi_cfg, multi) = one("multi", "[\"segm\", \"depth\"]");
+    // The single-task runs' best.json are the baselines of the multi-task evaluation.
+    let cfg_text = std::fs::read_to_string(&multi_cfg).unwrap()
+        + &format!("[eval]\nbaselines = [\"{}\", \"{}\"]\n", segm.join("best.json").display(), depth.join("best.json").display());
+    std::fs::write(&multi_cfg, cfg_text).unwrap();
+    let json = dir.join("m.json");
+    let o = hydra_env(&["eval", "--config", multi_cfg.to_str().unwrap(), "--weights", multi.join("best.bpk").to_str().unwrap(), "--json", json.to_str().unwrap()], &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("multi-task gain Δm"), "{out}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // Recompute Δm from the three metric sets: mean of the four relative differences.
+    let b = |p: &std::path::Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(p.join("best.json")).unwrap()).unwrap() };
+    let (s, d) = (b(&segm)["metrics"].clone(), b(&depth)["metrics"].clone());
+    let mm = &m["metrics"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let terms = [
+        (f(&mm["segmentation"]["miou"]) - f(&s["segmentation"]["miou"])) / f(&s["segmentation"]["miou"]),
+        (f(&mm["segmentation"]["pixel_acc"]) - f(&s["segmentation"]["pixel_acc"])) / f(&s["segmentation"]["pixel_acc"]),
+        -(f(&mm["depth"]["abs_rel"]) - f(&d["depth"]["abs_rel"])) / f(&d["depth"]["abs_rel"]),
+        -(f(&mm["depth"]["rmse"]) - f(&d["depth"]["rmse"])) / f(&d["depth"]["rmse"]),
+    ];
+    let expected = terms.iter().sum::<f64>() / 4.0;
+    assert!((f(&m["delta_m"]) - expected).abs() < 1e-12, "{} vs {expected}", m["delta_m"]);
+}
