@@ -246,6 +246,35 @@ pub fn parallel_map<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T + 
     results.into_iter().map(|r| r.expect("every index computed")).collect()
 }
 
+/// Validate every item with `load` (in parallel) and keep the valid ones: the first invalid
+/// item is the error, unless `options.skip_bad`, where invalid items are reported (named by
+/// `name`) and dropped. An error too if nothing is left.
+pub fn validate_items<T: Clone + Sync>(
+    items: &[T],
+    options: &OpenOptions,
+    load: impl Fn(usize) -> Result<Sample, DataError> + Sync,
+    name: impl Fn(&T) -> String,
+    source: &str,
+) -> Result<(Vec<T>, OpenReport), DataError> {
+    let checks = parallel_map(items.len(), options.workers, |i| load(i).map(|s| SampleStats::of(&s, options.ignore_index)));
+    let mut report = OpenReport::default();
+    let mut kept = Vec::new();
+    for (item, check) in items.iter().zip(checks) {
+        match check {
+            Ok(stats) => {
+                report.samples.push(stats);
+                kept.push(item.clone());
+            }
+            Err(e) if options.skip_bad => report.skipped.push(Skipped { what: name(item), reason: e.to_string() }),
+            Err(e) => return Err(e),
+        }
+    }
+    if kept.is_empty() {
+        return Err(DataError::Invalid(format!("{source}: no usable samples ({} skipped)", report.skipped.len())));
+    }
+    Ok((kept, report))
+}
+
 /// Open a dataset, validating every sample up front.
 pub fn open(spec: &SourceSpec, options: &OpenOptions) -> Result<(Arc<dyn Dataset>, OpenReport), DataError> {
     match spec {

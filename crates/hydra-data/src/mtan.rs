@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{check_labels, parallel_map, Dataset, OpenOptions, OpenReport, SampleStats, Skipped};
+use crate::dataset::{check_labels, validate_items, Dataset, OpenOptions, OpenReport};
 use crate::error::DataError;
 use crate::image_io::{Plane, RgbImage};
 use crate::npy::{self, NpyArray};
@@ -71,22 +71,14 @@ impl MtanDataset {
             _ => a.cmp(b),
         });
         let mut ds = Self { root: root.into(), stems, ignore_index: options.ignore_index };
-        let checks = parallel_map(ds.stems.len(), options.workers, |i| ds.load(i, options.num_classes).map(|s| SampleStats::of(&s, options.ignore_index)));
-        let mut report = OpenReport::default();
-        let mut kept = Vec::new();
-        for (stem, check) in ds.stems.iter().zip(checks) {
-            match check {
-                Ok(st) => {
-                    report.samples.push(st);
-                    kept.push(stem.clone());
-                }
-                Err(e) if options.skip_bad => report.skipped.push(Skipped { what: format!("{}/image/{stem}.npy", root.display()), reason: e.to_string() }),
-                Err(e) => return Err(e),
-            }
-        }
-        if kept.is_empty() {
-            return Err(DataError::Invalid(format!("{}: no usable samples", root.display())));
-        }
+        let root_name = root.display().to_string();
+        let (kept, report) = validate_items(
+            &ds.stems,
+            options,
+            |i| ds.load(i, options.num_classes),
+            |stem: &String| format!("{root_name}/image/{stem}.npy"),
+            &root_name,
+        )?;
         ds.stems = kept;
         Ok((ds, report))
     }

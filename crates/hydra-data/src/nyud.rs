@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{check_labels, parallel_map, Dataset, OpenOptions, OpenReport, SampleStats, Skipped};
+use crate::dataset::{check_labels, validate_items, Dataset, OpenOptions, OpenReport};
 use crate::error::DataError;
 use crate::image_io::{self, Plane};
 use crate::list_file::{self, ListEntry};
@@ -31,22 +31,14 @@ impl ListDataset {
         let list_path = if list.is_absolute() { list.to_path_buf() } else { root.join(list) };
         let entries = list_file::read(&list_path)?;
         let mut ds = Self { root: root.into(), list: list_path.clone(), entries, depth_scale, label_palette, ignore_index: options.ignore_index };
-        let checks = parallel_map(ds.entries.len(), options.workers, |i| ds.load(i, options.num_classes).map(|s| SampleStats::of(&s, options.ignore_index)));
-        let mut report = OpenReport::default();
-        let mut kept = Vec::new();
-        for (entry, check) in ds.entries.iter().zip(checks) {
-            match check {
-                Ok(stats) => {
-                    report.samples.push(stats);
-                    kept.push(entry.clone());
-                }
-                Err(e) if options.skip_bad => report.skipped.push(Skipped { what: format!("{}:{}", list_path.display(), entry.line), reason: e.to_string() }),
-                Err(e) => return Err(e),
-            }
-        }
-        if kept.is_empty() {
-            return Err(DataError::Invalid(format!("{}: no usable samples ({} skipped)", list_path.display(), report.skipped.len())));
-        }
+        let list_name = list_path.display().to_string();
+        let (kept, report) = validate_items(
+            &ds.entries,
+            options,
+            |i| ds.load(i, options.num_classes),
+            |e: &ListEntry| format!("{list_name}:{}", e.line),
+            &list_name,
+        )?;
         ds.entries = kept;
         Ok((ds, report))
     }

@@ -7,15 +7,8 @@ use hydra_model::weights;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weight file to convert.
-    #[arg(long)]
-    weights: PathBuf,
-    /// Number of classes (default: from the file).
-    #[arg(long)]
-    num_classes: Option<usize>,
-    /// Training config whose [model] section describes the network.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    net: super::WeightsArgs,
     /// Output: `.safetensors` (loads into the official PyTorch module) or `.bpk` (hydra native).
     #[arg(long)]
     out: PathBuf,
@@ -24,11 +17,11 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     weights::export_format(&a.out).with_context(|| format!("{}: unknown export extension: use .safetensors or .bpk", a.out.display()))?;
     let device = burn::tensor::Device::flex();
-    let (model, file, _) = super::load_network(&a.weights, a.num_classes, a.config.as_deref(), &device)?;
+    let (model, file, _) = a.net.load(&device)?;
     let format = weights::save(&model, &a.out)?;
     println!(
         "exported {} ({}, {} tensors, {} parameters) to {} ({format})",
-        a.weights.display(),
+        a.net.weights.display(),
         file.format,
         model.state_dict().len(),
         model.parameter_count(),

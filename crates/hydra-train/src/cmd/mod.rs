@@ -9,7 +9,7 @@ pub mod predict;
 pub mod synth;
 pub mod train;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
@@ -17,6 +17,27 @@ use hydra_model::weights::{self, LoadScope, WeightFile};
 use hydra_model::{HydraNet, HydraNetConfig};
 use hydra_train::backend::Backend;
 use hydra_train::config::Config;
+
+/// The arguments naming a weight file and the network it holds.
+#[derive(clap::Args)]
+pub struct WeightsArgs {
+    /// Weight file (official PyTorch checkpoint, safetensors, or hydra .bpk).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Number of classes (default: from the file).
+    #[arg(long)]
+    pub num_classes: Option<usize>,
+    /// Training config whose [model] section describes the network.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl WeightsArgs {
+    /// Read the file, build the network and load it strictly on `device`.
+    pub fn load(&self, device: &Device) -> Result<(HydraNet, WeightFile, Option<Config>)> {
+        load_network(&self.weights, self.num_classes, self.config.as_deref(), device)
+    }
+}
 
 /// An error and its causes on one line.
 pub fn one_line(e: &anyhow::Error) -> String {

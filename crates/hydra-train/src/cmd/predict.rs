@@ -10,16 +10,9 @@ use hydra_train::predict::{predict, render, write_group, WriteOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weight file (official PyTorch checkpoint, safetensors, or hydra .bpk).
-    #[arg(long)]
-    weights: PathBuf,
-    /// Number of classes (default: from the file).
-    #[arg(long)]
-    num_classes: Option<usize>,
-    /// Training config whose [model] section describes the network.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Colours of the classes: `nyud`, `kitti`, or a palette file (`R G B [name]` per line).
+    #[command(flatten)]
+    net: super::WeightsArgs,
+    /// Colours of the classes: `nyud`, `kitti`, a palette file (`R G B [name]` per line) or an `.npy` colour map.
     #[arg(long)]
     colormap: Option<String>,
     /// Output folder (created if missing).
@@ -57,7 +50,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let device = super::device(&a.backend)?;
-    let (model, _, config) = super::load_network(&a.weights, a.num_classes, a.config.as_deref(), &device)?;
+    let (model, _, config) = a.net.load(&device)?;
     let net = model.config();
     let spec = a.colormap.clone().or_else(|| config.as_ref().map(|c| c.data.palette.clone()));
     let palette = match spec {
