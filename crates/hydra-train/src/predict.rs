@@ -8,7 +8,7 @@ use hydra_data::normalize::normalize_chw;
 use hydra_data::npy;
 use hydra_data::palette::Palette;
 use hydra_model::resize::resize_bilinear;
-use hydra_model::{HydraNet, Task};
+use hydra_model::HydraNet;
 
 use crate::colormap::turbo;
 
@@ -187,9 +187,4 @@ pub fn write_group(files: &[(PathBuf, Vec<u8>)]) -> Result<(), (PathBuf, std::io
         }
     }
     Ok(())
-}
-
-/// The tasks a prediction carries, for messages.
-pub fn tasks_of(model: &HydraNet) -> Vec<Task> {
-    model.tasks()
 }
