@@ -211,7 +211,7 @@ fn relu6_kernel_equals_burn_relu6_forward_and_backward() {
     let (yb, _) = run(false);
     assert_eq!(ya, yb);
     let wv = vec4(w.clone());
-    let xv = data.to_vec::<f32>().unwrap();
+    let xv = data.clone().try_into_vec::<f32>().unwrap();
     for i in 0..600 {
         let expect = if xv[i] > 0.0 && xv[i] < 6.0 { wv[i] } else { 0.0 };
         assert_eq!(ga[i], expect, "gradient at x = {}", xv[i]);

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::loss::DepthLoss;
 use crate::optim::{Hyper, Optimizer, OptimizerKind};
-use crate::train::{task_losses, TrainModule};
+use crate::loss::task_losses;
+use crate::train::TrainModule;
 use crate::weighting::Weighting;
 
 /// Timing statistics of repeated measurements, seconds.

@@ -3,6 +3,7 @@
 //! when a batch has no valid pixel for its task.
 
 use burn::prelude::*;
+use hydra_model::{HydraNet, Task};
 use burn::tensor::Int;
 use hydra_model::resize::resize_bilinear;
 
@@ -60,6 +61,35 @@ pub fn normal_loss(pred: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     let norm = pred.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-8);
     let cos = (pred / norm * target).sum_dim(1);
     safe_mean(((cos.neg() + 1.0) * valid.clone()).sum(), valid.sum())
+}
+
+/// The per-task losses of one batch, in task order (zero for a task the batch lacks).
+pub fn task_losses(net: &HydraNet, batch: hydra_data::batch::Batch, tasks: &[Task], ignore: i64, depth: DepthLoss) -> Vec<Tensor<1>> {
+    let device = batch.images.device();
+    let [_, _, h, w] = batch.images.dims();
+    let out = net.forward(batch.images);
+    tasks
+        .iter()
+        .map(|&t| {
+            let pred = out.get(t).expect("network has every configured task").clone();
+            let zero = || pred.clone().sum().mul_scalar(0.0);
+            match t {
+                Task::Segmentation => match batch.labels.clone() {
+                    Some(l) => cross_entropy(to_label_size(pred, [h, w]), l, ignore),
+                    None => zero(),
+                },
+                Task::Depth => match batch.depth.clone() {
+                    Some(d) => depth_loss(to_label_size(pred, [h, w]), d, depth),
+                    None => zero(),
+                },
+                Task::Normals => match batch.normals.clone() {
+                    Some(n) => normal_loss(to_label_size(pred, [h, w]), n),
+                    None => zero(),
+                },
+            }
+            .to_device(&device)
+        })
+        .collect()
 }
 
 #[cfg(test)]

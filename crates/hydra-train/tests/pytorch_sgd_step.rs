@@ -22,7 +22,8 @@ use hydra_model::weights::{self, LoadScope};
 use hydra_model::{HydraNetConfig, Task};
 use hydra_train::loss::DepthLoss;
 use hydra_train::optim::{Hyper, Optimizer, OptimizerKind};
-use hydra_train::train::{task_losses, TrainModule};
+use hydra_train::loss::task_losses;
+use hydra_train::train::TrainModule;
 use hydra_train::weighting::Weighting;
 
 #[test]

@@ -11,7 +11,8 @@ use hydra_data::Sample;
 use hydra_model::{HydraNetConfig, Task};
 use hydra_train::config::Config;
 use hydra_train::loss::DepthLoss;
-use hydra_train::train::{task_losses, train, Resume, Silent, TrainOptions};
+use hydra_train::loss::task_losses;
+use hydra_train::train::{train, Resume, Silent, TrainOptions};
 
 #[test]
 fn training_visibly_learns_on_a_small_set() {

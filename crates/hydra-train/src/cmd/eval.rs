@@ -62,7 +62,7 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("skipped {}: {}", s.what, s.reason);
     }
     let loader = setup::eval_loader(ds.clone(), &config, 1);
-    let spec = hydra_train::train::eval_spec(&config);
+    let spec = hydra_train::components::eval_spec(&config);
     let palette = setup::palette(&config)?;
     eprintln!("evaluating {} on {}", a.weights.display(), ds.describe());
     let metrics = evaluate(&net, &device, &loader, &spec, |_, _| {})?;
