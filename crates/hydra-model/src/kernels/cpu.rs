@@ -57,33 +57,6 @@ fn row_pass(plane: &[f32], h: usize, w: usize, m: &mut [f32], arg: Option<&mut [
     }
 }
 
-/// Run `$body` compiled for the widest vector unit the CPU has (AVX-512, AVX2, or the
-/// baseline), chosen at run time: the inner loops are written to be auto-vectorised.
-macro_rules! multiversion {
-    ($name:ident ( $($arg:ident : $ty:ty),* ) $body:block) => {
-        fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn imp($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-                unsafe fn v4($($arg: $ty),*) { imp($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3($($arg: $ty),*) { imp($($arg),*) }
-                if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vl") {
-                    // SAFETY: the features were detected on this CPU.
-                    return unsafe { v4($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: the features were detected on this CPU.
-                    return unsafe { v3($($arg),*) };
-                }
-            }
-            imp($($arg),*)
-        }
-    };
-}
-
 multiversion!(pool_plane_fast(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
     pool_plane_fast_body(plane, h, w, out, arg)
 });

@@ -14,7 +14,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 
-use super::cpu;
+use super::{conv3x3, cpu};
 
 fn f32_planes(x: &FlexTensor) -> (FlexTensor, [usize; 4]) {
     let x = x.to_contiguous();
@@ -44,6 +44,9 @@ pub trait HydraKernels: Backend {
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self>;
     /// Depthwise 3×3 convolution, padding 1, stride 1 or 2: `x [B, C, H, W]`, `w [C, 1, 3, 3]`.
     fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
+    /// Dense 3×3 convolution, stride 1, padding 1, no bias: `x [B, Cin, H, W]`,
+    /// `w [Cout, Cin, 3, 3]` → `[B, Cout, H, W]`.
+    fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 fn labels_i64(t: &FlexTensor) -> Vec<i64> {
@@ -94,6 +97,13 @@ impl HydraKernels for Flex {
         tensor(cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride), [b, c, oh, ow])
     }
 
+    fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&x);
+        let cout = w.layout().shape()[0];
+        let [b, _, h, wd] = dims;
+        tensor(conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout), [b, cout, h, wd])
+    }
+
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
         let (x, [b, c, h, w]) = f32_planes(&logits);
         let (sum, count) = cpu::cross_entropy(x.storage::<f32>(), &labels_i64(&labels), [b, c, h * w], ignore);
@@ -119,6 +129,28 @@ impl Backward<Flex, 2> for DepthwiseBackward {
         }
         if let Some(node) = node_w {
             grads.register::<Flex>(node.id, tensor(dw, [dims[1], 1, 3, 3]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Conv3x3Backward;
+
+impl Backward<Flex, 2> for Conv3x3Backward {
+    /// Input, weight values, input dims, output channels.
+    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w, dims, cout) = ops.state;
+        let (g, _) = f32_planes(&grad);
+        let (dx, dw) = conv3x3::conv3x3_backward(x.storage::<f32>(), &w, g.storage::<f32>(), dims, cout, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, dims));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, tensor(dw, [cout, dims[1], 3, 3]));
         }
     }
 }
@@ -281,6 +313,19 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let y = tensor(cpu::depthwise3x3(xc.storage::<f32>(), &wv, dims, stride), [b, c, oh, ow]);
         match DepthwiseBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, stride), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node(), w.node()];
+        let wv = vec1(w.primitive());
+        let cout = w.primitive().layout().shape()[0];
+        let (xc, dims) = f32_planes(&x.into_primitive());
+        let [b, _, h, wd] = dims;
+        let y = tensor(conv3x3::conv3x3(xc.storage::<f32>(), &wv, dims, cout), [b, cout, h, wd]);
+        match Conv3x3Backward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }

@@ -2,6 +2,10 @@
 //! they run hydra's own kernels ([`cpu`], through a Burn backend extension); on any other
 //! backend they fall back to portable Burn operations. Both paths compute the same function.
 
+#[macro_use]
+mod multiversion;
+#[cfg(feature = "flex")]
+pub mod conv3x3;
 pub mod cpu;
 #[cfg(feature = "flex")]
 mod flex_ext;
@@ -36,8 +40,9 @@ pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
 /// this layer's weight, bias, stride, padding and groups), computed the fastest way the case
 /// allows: a depthwise 1×1 convolution is a per-channel scale; while training, a dense 1×1
 /// convolution is a batched matrix product (its backward is two products, several times faster
-/// than burn-flex's generic convolution backward); a depthwise 3×3 convolution runs hydra's CPU
-/// kernel on burn-flex; anything else is Burn's `conv2d`.
+/// than burn-flex's generic convolution backward); on burn-flex, a depthwise 3×3 convolution and
+/// a dense 3×3 stride-1 convolution (the task heads) run hydra's CPU kernels; anything else is
+/// Burn's `conv2d`.
 pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [cout, cin_g, kh, kw] = conv.weight.dims();
     let [b, cin, h, w] = x.dims();
@@ -66,6 +71,12 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     {
         use flex_ext::HydraKernels;
         let y = <burn::backend::Dispatch as HydraKernels>::depthwise3x3(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0]);
+        return bias(Tensor::from_dispatch(y));
+    }
+    #[cfg(feature = "flex")]
+    if [kh, kw] == [3, 3] && conv.groups == 1 && unit && padded(1) && on_flex(&x) {
+        use flex_ext::HydraKernels;
+        let y = <burn::backend::Dispatch as HydraKernels>::conv3x3(x.into_dispatch(), conv.weight.val().into_dispatch());
         return bias(Tensor::from_dispatch(y));
     }
     conv.forward(x)

@@ -1,0 +1,313 @@
+//! Dense 3×3 convolution, stride 1, padding 1 (the task heads' last layer), as nine
+//! accumulated matrix products on NCHW data, forward and backward.
+//!
+//! The input is copied once into a zero-padded buffer whose rows are `W + 2` wide. In that
+//! layout the tap `(dy, dx)` of every output pixel is the same flat offset `dy·(W+2) + dx`, so
+//! each tap is one product `Y[Cout, H·(W+2)] += W_t[Cout, Cin] · Xp[Cin, off .. off + H·(W+2)]`
+//! read in place: no im2col buffer (9× the input) is built. The two extra columns per output
+//! row are discarded at the end. burn-flex's generic convolution tiles an im2col buffer and
+//! reached a quarter of the matrix-product throughput on the segmentation head.
+//!
+//! The backward pass uses the same layout: `dXp[:, off ..] += W_tᵀ · dYp` and
+//! `dW_t += dYp · Xp[:, off ..]ᵀ`, with the padding columns of `dYp` zero.
+
+use rayon::prelude::*;
+
+/// Up to this many output channels the forward pass accumulates directly (the depth head has
+/// one): a matrix product with so few rows spends its time packing the input nine times.
+const FEW_OUTPUTS: usize = 4;
+
+/// Columns of the padded-width output computed together by the direct path.
+const TILE: usize = 2048;
+
+/// Output columns per parallel chunk of the matrix-product path.
+const COLUMNS: usize = 1024;
+
+/// Products below this many multiply-adds run on one thread.
+const PARALLEL_MACS: usize = 1 << 21;
+
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MACS {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// Geometry of one image in the padded layout.
+#[derive(Clone, Copy)]
+struct Padded {
+    h: usize,
+    w: usize,
+    /// Row length, `W + 2`.
+    pw: usize,
+    /// Elements per padded channel plane: `(H + 2)·(W + 2)` plus 2 so that the last tap's
+    /// read of the (discarded) overhang columns stays inside the plane.
+    plane: usize,
+    /// Output columns per channel in the padded-width layout, `H·(W + 2)`.
+    n: usize,
+}
+
+impl Padded {
+    fn new(h: usize, w: usize) -> Self {
+        let pw = w + 2;
+        Padded { h, w, pw, plane: (h + 2) * pw + 2, n: h * pw }
+    }
+
+    fn offset(&self, tap: usize) -> usize {
+        (tap / 3) * self.pw + tap % 3
+    }
+
+    /// `[C, H, W]` → `[C, plane]`, zero border.
+    fn pad(&self, x: &[f32], c: usize) -> Vec<f32> {
+        let mut p = vec![0.0f32; c * self.plane];
+        p.par_chunks_mut(self.plane).zip(x.par_chunks(self.h * self.w)).with_min_len(8).for_each(|(dst, src)| {
+            for y in 0..self.h {
+                let o = (y + 1) * self.pw + 1;
+                dst[o..o + self.w].copy_from_slice(&src[y * self.w..(y + 1) * self.w]);
+            }
+        });
+        p
+    }
+
+    /// `[C, H, W]` → `[C, H·(W+2)]`, the two extra columns of each row zero.
+    fn widen(&self, x: &[f32], c: usize) -> Vec<f32> {
+        let mut p = vec![0.0f32; c * self.n];
+        p.par_chunks_mut(self.n).zip(x.par_chunks(self.h * self.w)).with_min_len(8).for_each(|(dst, src)| {
+            for y in 0..self.h {
+                dst[y * self.pw..y * self.pw + self.w].copy_from_slice(&src[y * self.w..(y + 1) * self.w]);
+            }
+        });
+        p
+    }
+
+    /// `[C, H·(W+2)]` (or `[C, plane]` read from `start`) → `[C, H, W]`, appended to `out`.
+    fn crop_into(&self, p: &[f32], stride: usize, start: usize, out: &mut [f32]) {
+        out.par_chunks_mut(self.h * self.w).zip(p.par_chunks(stride)).with_min_len(8).for_each(|(dst, src)| {
+            for y in 0..self.h {
+                let s = start + y * self.pw;
+                dst[y * self.w..(y + 1) * self.w].copy_from_slice(&src[s..s + self.w]);
+            }
+        });
+    }
+}
+
+/// `x: [B, Cin, H, W]`, `w: [Cout, Cin, 3, 3]` → `[B, Cout, H, W]` (no bias).
+pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize) -> Vec<f32> {
+    assert_eq!(x.len(), b * cin * h * wd, "conv3x3: input size");
+    assert_eq!(w.len(), cout * cin * 9, "conv3x3: weight size");
+    let g = Padded::new(h, wd);
+    let mut out = vec![0.0f32; b * cout * h * wd];
+    if out.is_empty() || cin == 0 {
+        return out;
+    }
+    let mut y = vec![0.0f32; cout * g.n];
+    for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * h * wd)) {
+        let xp = g.pad(xi, cin);
+        if cout <= FEW_OUTPUTS {
+            direct(&xp, w, g, cin, cout, &mut y);
+            g.crop_into(&y, g.n, 0, oi);
+            continue;
+        }
+        // Column chunks in parallel, nine single-threaded products each: the chunk of the
+        // input that the taps share stays in cache, and the threads never synchronise.
+        let chunks = g.n.div_ceil(COLUMNS);
+        let (yp, xpp, wp) = (y.as_mut_ptr() as usize, xp.as_ptr() as usize, w.as_ptr() as usize);
+        (0..chunks).into_par_iter().for_each(|ci| {
+            let j0 = ci * COLUMNS;
+            let len = COLUMNS.min(g.n - j0);
+            for tap in 0..9 {
+                // SAFETY: dst is columns j0 .. j0 + len of the `cout × n` buffer y (row stride
+                // n), disjoint between chunks; lhs element (o, c) is w[o·9·cin + c·9 + tap];
+                // rhs element (c, j) is xp[c·plane + off + j0 + j] with off + n ≤ plane (see
+                // `Padded::plane`). y, xp and w outlive the parallel loop.
+                unsafe {
+                    gemm::gemm(
+                        cout, len, cin,
+                        (yp as *mut f32).add(j0), 1, g.n as isize, tap > 0,
+                        (wp as *const f32).add(tap), 9, (9 * cin) as isize,
+                        (xpp as *const f32).add(g.offset(tap) + j0), 1, g.plane as isize,
+                        1.0, 1.0, false, false, false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        });
+        g.crop_into(&y, g.n, 0, oi);
+    }
+    out
+}
+
+/// Few output channels: `y[o, j] = Σ_c Σ_t w[o, c, t] · xp[c, off_t + j]`, in column tiles
+/// (parallel) so that the accumulators stay in L1 while every input channel streams past once.
+fn direct(xp: &[f32], w: &[f32], g: Padded, cin: usize, cout: usize, y: &mut [f32]) {
+    let tiles = g.n.div_ceil(TILE);
+    let results: Vec<Vec<f32>> = (0..tiles)
+        .into_par_iter()
+        .map(|t| {
+            let j0 = t * TILE;
+            let len = TILE.min(g.n - j0);
+            let mut acc = vec![0.0f32; cout * len];
+            direct_tile(xp, w, [g.plane, g.pw, cin, cout, j0, len], &mut acc);
+            acc
+        })
+        .collect();
+    for (t, acc) in results.iter().enumerate() {
+        let j0 = t * TILE;
+        let len = TILE.min(g.n - j0);
+        for o in 0..cout {
+            y[o * g.n + j0..o * g.n + j0 + len].copy_from_slice(&acc[o * len..(o + 1) * len]);
+        }
+    }
+}
+
+multiversion!(direct_tile(xp: &[f32], w: &[f32], geometry: [usize; 6], acc: &mut [f32]) {
+    let [plane, pw, cin, cout, j0, len] = geometry;
+    for c in 0..cin {
+        let p = &xp[c * plane..(c + 1) * plane];
+        for o in 0..cout {
+            let a = &mut acc[o * len..(o + 1) * len];
+            for tap in 0..9 {
+                let wt = w[(o * cin + c) * 9 + tap];
+                let off = (tap / 3) * pw + tap % 3 + j0;
+                let src = &p[off..off + len];
+                for (a, &v) in a.iter_mut().zip(src) {
+                    *a = v.mul_add(wt, *a);
+                }
+            }
+        }
+    }
+});
+
+/// Gradients of [`conv3x3`]: `(dx [B, Cin, H, W], dw [Cout, Cin, 3, 3])` for `dy [B, Cout, H, W]`.
+/// `dx` is computed only when `want_dx`.
+pub fn conv3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, want_dx: bool) -> (Option<Vec<f32>>, Vec<f32>) {
+    let g = Padded::new(h, wd);
+    let mut dw = vec![0.0f32; cout * cin * 9];
+    let mut dx = want_dx.then(|| vec![0.0f32; b * cin * h * wd]);
+    if b * h * wd * cin * cout == 0 {
+        return (dx, dw);
+    }
+    for i in 0..b {
+        let xp = g.pad(&x[i * cin * h * wd..(i + 1) * cin * h * wd], cin);
+        let dyp = g.widen(&dy[i * cout * h * wd..(i + 1) * cout * h * wd], cout);
+        for tap in 0..9 {
+            let off = g.offset(tap);
+            // dW_t[o, c] (+)= Σ_j dYp[o, j] · Xp[c, off + j]; dst element (o, c) is dw[o·9·cin + c·9 + tap].
+            // SAFETY: strides as documented; dst does not alias the inputs.
+            unsafe {
+                gemm::gemm(
+                    cout, cin, g.n,
+                    dw.as_mut_ptr().add(tap), 9, (9 * cin) as isize, i > 0,
+                    dyp.as_ptr(), 1, g.n as isize,
+                    xp.as_ptr().add(off), g.plane as isize, 1,
+                    1.0, 1.0, false, false, false,
+                    parallelism(cout, cin, g.n),
+                );
+            }
+        }
+        if let Some(dx) = dx.as_mut() {
+            let mut dxp = vec![0.0f32; cin * g.plane];
+            for tap in 0..9 {
+                let off = g.offset(tap);
+                // dXp[c, off + j] += Σ_o W_t[o, c] · dYp[o, j]; lhs element (c, o) is w[o·9·cin + c·9 + tap].
+                // SAFETY: dst rows are `plane` apart and each covers off .. off + n ≤ plane.
+                unsafe {
+                    gemm::gemm(
+                        cin, g.n, cout,
+                        dxp.as_mut_ptr().add(off), 1, g.plane as isize, true,
+                        w.as_ptr().add(tap), (9 * cin) as isize, 9,
+                        dyp.as_ptr(), 1, g.n as isize,
+                        1.0, 1.0, false, false, false,
+                        parallelism(cin, g.n, cout),
+                    );
+                }
+            }
+            g.crop_into(&dxp, g.plane, g.pw + 1, &mut dx[i * cin * h * wd..(i + 1) * cin * h * wd]);
+        }
+    }
+    (dx, dw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, in f64: `y[b,o,i,j] = Σ_c Σ_{dy,dx} w[o,c,dy,dx] · x[b,c,i+dy−1,j+dx−1]`.
+    fn naive(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize) -> Vec<f64> {
+        let mut y = vec![0.0; b * cout * h * wd];
+        for n in 0..b {
+            for o in 0..cout {
+                for i in 0..h {
+                    for j in 0..wd {
+                        let mut s = 0.0f64;
+                        for c in 0..cin {
+                            for t in 0..9 {
+                                let (yy, xx) = (i as isize + (t / 3) as isize - 1, j as isize + (t % 3) as isize - 1);
+                                if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < wd {
+                                    s += w[(o * cin + c) * 9 + t] as f64 * x[((n * cin + c) * h + yy as usize) * wd + xx as usize] as f64;
+                                }
+                            }
+                        }
+                        y[((n * cout + o) * h + i) * wd + j] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for &(dims, cout) in &[([2, 5, 7, 9], 3), ([1, 1, 1, 1], 1), ([1, 3, 2, 17], 1), ([3, 16, 6, 5], 20), ([1, 3, 40, 70], 2), ([2, 6, 30, 80], 9)] {
+            let [b, cin, h, wd] = dims;
+            let x = values(b * cin * h * wd, 1);
+            let w = values(cout * cin * 9, 2);
+            let y = conv3x3(&x, &w, dims, cout);
+            for (a, e) in y.iter().zip(naive(&x, &w, dims, cout)) {
+                assert!((*a as f64 - e).abs() < 1e-5 * (1.0 + e.abs()), "{dims:?}: {a} vs {e}");
+            }
+        }
+    }
+
+    /// ⟨conv(x), dy⟩ is bilinear: its gradients are exactly the adjoints. Checked against
+    /// the definition through finite differences of the f64 reference, which is linear, so
+    /// the difference quotient is exact up to rounding.
+    #[test]
+    fn backward_is_the_adjoint() {
+        let (dims, cout) = ([2, 4, 5, 6], 3);
+        let [b, cin, h, wd] = dims;
+        let x = values(b * cin * h * wd, 3);
+        let w = values(cout * cin * 9, 4);
+        let dy = values(b * cout * h * wd, 5);
+        let (dx, dw) = conv3x3_backward(&x, &w, &dy, dims, cout, true);
+        let dx = dx.unwrap();
+        let inner = |x: &[f32], w: &[f32]| -> f64 { naive(x, w, dims, cout).iter().zip(&dy).map(|(a, b)| a * *b as f64).sum() };
+        let base = inner(&x, &w);
+        for i in (0..x.len()).step_by(7) {
+            let mut xe = x.clone();
+            xe[i] += 1.0;
+            let e = inner(&xe, &w) - base;
+            assert!((dx[i] as f64 - e).abs() < 1e-4, "dx[{i}]: {} vs {e}", dx[i]);
+        }
+        for i in 0..w.len() {
+            let mut we = w.clone();
+            we[i] += 1.0;
+            let e = inner(&x, &we) - base;
+            assert!((dw[i] as f64 - e).abs() < 1e-4, "dw[{i}]: {} vs {e}", dw[i]);
+        }
+        let (none, dw2) = conv3x3_backward(&x, &w, &dy, dims, cout, false);
+        assert!(none.is_none());
+        assert_eq!(dw, dw2);
+    }
+}
