@@ -70,16 +70,21 @@ impl BatchNorm {
         if x.device().is_autodiff() && self.training.is_enabled() {
             self.forward_train(x)
         } else {
-            let device = x.device();
-            burn::tensor::module::batch_norm(
-                x,
-                self.gamma.val(),
-                self.beta.val(),
-                self.running_mean.value().to_device(&device),
-                self.running_var.value().to_device(&device),
-                self.epsilon,
-            )
+            self.forward_inference(x, false)
         }
+    }
+
+    /// Normalisation with the running statistics, then ReLU6 if `relu6`, in one pass over
+    /// `x: [B, C, H, W]`. PyTorch's inference formula: `y = x · α + (β − μ · α)` with
+    /// `α = γ / √(σ² + ε)`. Differentiable with respect to `x`, γ and β (a frozen BatchNorm
+    /// inside a training network).
+    pub fn forward_inference(&self, x: Tensor<4>, relu6: bool) -> Tensor<4> {
+        let device = x.device();
+        let mean = self.running_mean.value().to_device(&device);
+        let inv_std = self.running_var.value().to_device(&device).add_scalar(self.epsilon).sqrt().recip();
+        let alpha = inv_std * self.gamma.val();
+        let shift = self.beta.val() - mean * alpha.clone();
+        crate::kernels::channel_affine(x, alpha, shift, relu6)
     }
 
     fn forward_train(&self, x: Tensor<4>) -> Tensor<4> {

@@ -99,6 +99,9 @@ impl ConvBn {
     /// `[B, cin, H, W]` → `[B, cout, H / stride, W / stride]` (rounded up).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = crate::kernels::conv2d(&self.conv, x);
+        if !self.folded && !(y.device().is_autodiff() && self.bn.training.is_enabled()) {
+            return self.bn.forward_inference(y, self.relu6);
+        }
         let y = if self.folded { y } else { self.bn.forward(y) };
         if self.relu6 { crate::kernels::relu6(y) } else { y }
     }

@@ -79,9 +79,43 @@ fn frozen_batch_norm_keeps_its_statistics_while_training() {
     let device = Device::flex().autodiff();
     let bn = burn::module::Module::map(BatchNormConfig::new(1).init(&device), &mut Freeze);
     let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 3.0, 5.0, 11.0], [2, 1, 1, 2]), &device);
-    let y = vec4(bn.forward(x));
-    close(&y, &[1.0 / (1.0f32 + 1e-5).sqrt(), 3.0 / (1.0f32 + 1e-5).sqrt(), 5.0 / (1.0f32 + 1e-5).sqrt(), 11.0 / (1.0f32 + 1e-5).sqrt()], 1e-5);
+    let x = x.require_grad();
+    let y = bn.forward(x.clone());
+    let g = y.clone().sum().backward();
+    let y = vec4(y);
+    let s = 1.0 / (1.0f32 + 1e-5).sqrt();
+    close(&y, &[s, 3.0 * s, 5.0 * s, 11.0 * s], 1e-5);
     close(&vec1(bn.running_mean.value_sync()), &[0.0], 0.0);
+    // Frozen, it is still differentiable: dy/dx = γ / √(σ² + ε), dy/dγ = Σ x̂, dy/dβ = count.
+    close(&vec4(x.grad(&g).unwrap()), &[s; 4], 1e-6);
+    close(&vec1(bn.gamma.val().grad(&g).unwrap()), &[20.0 * s], 1e-4);
+    close(&vec1(bn.beta.val().grad(&g).unwrap()), &[4.0], 0.0);
+}
+
+/// The one-pass affine (+ ReLU6) kernel of inference-mode BatchNorm computes exactly the
+/// tensor composition `x · scale + shift` (and ReLU6), NaN included, on every plane size.
+#[test]
+fn channel_affine_kernel_equals_the_composition() {
+    let device = Device::flex();
+    for dims in [[2, 3, 5, 7], [1, 40, 1, 1], [3, 2, 64, 70]] {
+        let n: usize = dims.iter().product();
+        let mut v: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 40.0).collect();
+        v[n / 2] = f32::NAN;
+        let x = Tensor::<4>::from_data(TensorData::new(v, dims), &device);
+        let c = dims[1];
+        let scale = Tensor::<1>::from_data(TensorData::new((0..c).map(|i| 0.3 + i as f32 * 0.7).collect::<Vec<_>>(), [c]), &device);
+        let shift = Tensor::<1>::from_data(TensorData::new((0..c).map(|i| 1.5 - i as f32).collect::<Vec<_>>(), [c]), &device);
+        let composed = x.clone() * scale.clone().reshape([1, c, 1, 1]) + shift.clone().reshape([1, c, 1, 1]);
+        for relu6 in [false, true] {
+            let ours = vec4(hydra_model::kernels::channel_affine(x.clone(), scale.clone(), shift.clone(), relu6));
+            let expect = vec4(if relu6 { burn::tensor::activation::relu6(composed.clone()) } else { composed.clone() });
+            assert_eq!(ours.len(), expect.len());
+            for (i, (a, b)) in ours.iter().zip(&expect).enumerate() {
+                assert!(a == b || (a.is_nan() && b.is_nan()), "{dims:?} relu6 {relu6} at {i}: {a} vs {b}");
+            }
+            assert!(ours[n / 2].is_nan(), "NaN must pass through");
+        }
+    }
 }
 
 /// PyTorch's `upsample_bilinear2d(align_corners=False)` on the host: source coordinates in

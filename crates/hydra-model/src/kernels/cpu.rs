@@ -395,6 +395,35 @@ pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
     out
 }
 
+multiversion!(affine_plane(x: &[f32], scale: f32, shift: f32, relu6: bool, out: &mut [f32]) {
+    if relu6 {
+        for (o, &v) in out.iter_mut().zip(x) {
+            let v = v * scale + shift;
+            *o = if v < 0.0 { 0.0 } else if v > 6.0 { 6.0 } else { v };
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v * scale + shift;
+        }
+    }
+});
+
+/// `y = x · scale[c] + shift[c]` per channel of a `[B, C, HW]` buffer, then ReLU6 if asked
+/// (NaN passes through): inference-mode BatchNorm and its activation in one pass.
+pub fn channel_affine(x: &[f32], scale: &[f32], shift: &[f32], [_b, c, hw]: [usize; 3], relu6: bool) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    if hw == 0 {
+        return out;
+    }
+    let planes_per_task = CHUNK.div_ceil(hw).max(1);
+    out.par_chunks_mut(hw)
+        .zip(x.par_chunks(hw))
+        .enumerate()
+        .with_min_len(planes_per_task)
+        .for_each(|(p, (o, x))| affine_plane(x, scale[p % c], shift[p % c], relu6, o));
+    out
+}
+
 /// Per-channel slices of a `[B, C, HW]` buffer: `(b, range)` pairs of channel `c`.
 fn channel_ranges(b: usize, c: usize, hw: usize, ch: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     (0..b).map(move |i| (i * c + ch) * hw..(i * c + ch + 1) * hw)
@@ -550,40 +579,71 @@ pub fn dw_out(n: usize, s: usize) -> usize {
     (n - 1) / s + 1
 }
 
+/// Row `p` of the zero-padded plane (`p = 0` and `p = H + 1` are the padding rows; row `p`
+/// holds input row `p − 1` between two zeros), written to `dst`: as is for stride 1
+/// (`W + 2` values), or split into its even and odd columns for stride 2 (`even` at
+/// `dst[..half]`, `odd` at `dst[half..]`, `half = ⌈(W + 2) / 2⌉`) so that every tap of a
+/// stride-2 row is a contiguous slice.
+#[inline(always)]
+fn dw_padded_row(x: &[f32], [h, wd]: [usize; 2], p: usize, s: usize, dst: &mut [f32]) {
+    if p == 0 || p > h {
+        dst.fill(0.0);
+        return;
+    }
+    let row = &x[(p - 1) * wd..p * wd];
+    if s == 1 {
+        dst[0] = 0.0;
+        dst[wd + 1] = 0.0;
+        dst[1..1 + wd].copy_from_slice(row);
+    } else {
+        let half = (wd + 2).div_ceil(2);
+        let (even, odd) = dst.split_at_mut(half);
+        // Padded column k is row[k − 1]: even k = 2j ← row[2j − 1], odd k = 2j + 1 ← row[2j].
+        even[0] = 0.0;
+        for j in 1..half {
+            even[j] = if 2 * j - 1 < wd { row[2 * j - 1] } else { 0.0 };
+        }
+        for j in 0..(wd + 2) / 2 {
+            odd[j] = if 2 * j < wd { row[2 * j] } else { 0.0 };
+        }
+    }
+}
+
+/// The three taps of one kernel row as contiguous slices of a padded row (see
+/// [`dw_padded_row`]), each `ow` long: columns `ox·s + kx` for `kx = 0, 1, 2`.
+#[inline(always)]
+fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3] {
+    if s == 1 {
+        [&row[..ow], &row[1..1 + ow], &row[2..2 + ow]]
+    } else {
+        let half = (wd + 2).div_ceil(2);
+        [&row[..ow], &row[half..half + ow], &row[1..1 + ow]]
+    }
+}
+
 multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [f32]) {
     let [h, wd] = hw;
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let pw = wd + 2;
-    let mut padded = vec![0f32; 3 * pw];
+    // A ring of three padded rows: each input row is read once.
+    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    let mut ring = vec![0f32; 3 * slot];
+    let mut next = 0;
+    let k: [f32; 9] = w[..9].try_into().expect("3×3 weights");
     for oy in 0..oh {
-        // The three input rows of this output row, zero-padded left and right.
-        for ky in 0..3 {
-            let iy = (oy * s + ky) as isize - 1;
-            let dst = &mut padded[ky * pw..(ky + 1) * pw];
-            if iy < 0 || iy >= h as isize {
-                dst.fill(0.0);
-            } else {
-                dst[0] = 0.0;
-                dst[pw - 1] = 0.0;
-                dst[1..1 + wd].copy_from_slice(&x[iy as usize * wd..(iy as usize + 1) * wd]);
-            }
+        let top = oy * s;
+        while next <= top + 2 {
+            dw_padded_row(x, hw, next, s, &mut ring[(next % 3) * slot..(next % 3 + 1) * slot]);
+            next += 1;
         }
+        let row = |ky: usize| &ring[((top + ky) % 3) * slot..((top + ky) % 3 + 1) * slot];
+        let [a0, a1, a2] = dw_taps(row(0), s, wd, ow);
+        let [b0, b1, b2] = dw_taps(row(1), s, wd, ow);
+        let [c0, c1, c2] = dw_taps(row(2), s, wd, ow);
         let o = &mut out[oy * ow..(oy + 1) * ow];
-        o.fill(0.0);
-        for ky in 0..3 {
-            let row = &padded[ky * pw..(ky + 1) * pw];
-            for kx in 0..3 {
-                let k = w[ky * 3 + kx];
-                if s == 1 {
-                    for (d, &v) in o.iter_mut().zip(&row[kx..kx + ow]) {
-                        *d += k * v;
-                    }
-                } else {
-                    for (ox, d) in o.iter_mut().enumerate() {
-                        *d += k * row[ox * s + kx];
-                    }
-                }
-            }
+        // The nine products summed in tap order from zero, as one pass.
+        for x in 0..ow {
+            o[x] = 0.0 + k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x] + k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x]
+                + k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x];
         }
     }
 });
@@ -591,57 +651,78 @@ multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &
 multiversion!(dw3x3_dx_plane(dy: &[f32], hw: [usize; 2], w: &[f32], s: usize, dx: &mut [f32]) {
     let [h, wd] = hw;
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let pw = wd + 2;
-    // Padded gradient rows, one per input row (plus the two padding rows).
-    let mut acc = vec![0f32; (h + 2) * pw];
+    // Padded gradient rows, one per input row plus the two padding rows, in the layout of
+    // `dw_padded_row` (even/odd columns apart for stride 2) so that every update is contiguous.
+    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    let half = (wd + 2).div_ceil(2);
+    let mut acc = vec![0f32; (h + 2) * slot];
     for oy in 0..oh {
         let g = &dy[oy * ow..(oy + 1) * ow];
         for ky in 0..3 {
-            let row = &mut acc[(oy * s + ky) * pw..(oy * s + ky + 1) * pw];
+            let row = &mut acc[(oy * s + ky) * slot..(oy * s + ky + 1) * slot];
             for kx in 0..3 {
                 let k = w[ky * 3 + kx];
-                if s == 1 {
-                    for (d, &v) in row[kx..kx + ow].iter_mut().zip(g) {
-                        *d += k * v;
-                    }
-                } else {
-                    for (ox, &v) in g.iter().enumerate() {
-                        row[ox * s + kx] += k * v;
-                    }
+                let start = if s == 1 { kx } else { [0, half, 1][kx] };
+                for (d, &v) in row[start..start + ow].iter_mut().zip(g) {
+                    *d += k * v;
                 }
             }
         }
     }
     for y in 0..h {
-        dx[y * wd..(y + 1) * wd].copy_from_slice(&acc[(y + 1) * pw + 1..(y + 1) * pw + 1 + wd]);
+        let row = &acc[(y + 1) * slot..(y + 2) * slot];
+        let d = &mut dx[y * wd..(y + 1) * wd];
+        if s == 1 {
+            d.copy_from_slice(&row[1..1 + wd]);
+        } else {
+            // Input column c is padded column c + 1: odd (c even) or even (c odd).
+            for (c, v) in d.iter_mut().enumerate() {
+                *v = if c % 2 == 0 { row[half + c / 2] } else { row[(c + 1) / 2] };
+            }
+        }
     }
 });
+
+/// `Σ a[i] · b[i]` over 16 lanes (vectorisable), summed in f64.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [0f32; 16];
+    let full = n / 16 * 16;
+    for i in (0..full).step_by(16) {
+        for l in 0..16 {
+            lanes[l] += a[i + l] * b[i + l];
+        }
+    }
+    let mut sum: f64 = lanes.iter().map(|&v| v as f64).sum();
+    for i in full..n {
+        sum += (a[i] * b[i]) as f64;
+    }
+    sum
+}
 
 multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw: &mut [f64]) {
     let [h, wd] = hw;
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let pw = wd + 2;
-    let mut padded = vec![0f32; pw];
+    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    let mut ring = vec![0f32; 3 * slot];
+    let mut next = 0;
     for oy in 0..oh {
+        let top = oy * s;
+        while next <= top + 2 {
+            dw_padded_row(x, hw, next, s, &mut ring[(next % 3) * slot..(next % 3 + 1) * slot]);
+            next += 1;
+        }
         let g = &dy[oy * ow..(oy + 1) * ow];
         for ky in 0..3 {
-            let iy = (oy * s + ky) as isize - 1;
-            if iy < 0 || iy >= h as isize {
+            let p = top + ky;
+            if p == 0 || p > h {
                 continue;
             }
-            padded[1..1 + wd].copy_from_slice(&x[iy as usize * wd..(iy as usize + 1) * wd]);
+            let taps = dw_taps(&ring[(p % 3) * slot..(p % 3 + 1) * slot], s, wd, ow);
             for kx in 0..3 {
-                let mut sum = 0f32;
-                if s == 1 {
-                    for (&a, &b) in g.iter().zip(&padded[kx..kx + ow]) {
-                        sum += a * b;
-                    }
-                } else {
-                    for (ox, &a) in g.iter().enumerate() {
-                        sum += a * padded[ox * s + kx];
-                    }
-                }
-                dw[ky * 3 + kx] += sum as f64;
+                dw[ky * 3 + kx] += dot(g, taps[kx]);
             }
         }
     }

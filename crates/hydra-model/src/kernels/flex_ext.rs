@@ -47,6 +47,8 @@ pub trait HydraKernels: Backend {
     /// Dense 3×3 convolution, stride 1, padding 1, no bias: `x [B, Cin, H, W]`,
     /// `w [Cout, Cin, 3, 3]` → `[B, Cout, H, W]`.
     fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x · scale[c] + shift[c]`, then ReLU6 if `relu6`: `x [B, C, H, W]`, `scale`, `shift` `[C]`.
+    fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
 }
 
 fn labels_i64(t: &FlexTensor) -> Vec<i64> {
@@ -102,6 +104,12 @@ impl HydraKernels for Flex {
         let cout = w.layout().shape()[0];
         let [b, _, h, wd] = dims;
         tensor(conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout), [b, cout, h, wd])
+    }
+
+    fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&x);
+        let [b, c, h, w] = dims;
+        tensor(cpu::channel_affine(x.storage::<f32>(), &vec1(&scale), &vec1(&shift), [b, c, h * w], relu6), dims)
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
@@ -328,6 +336,16 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    /// Differentiable through Autodiff's own multiply and add (and hydra's ReLU6).
+    fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        let c = scale.primitive().layout().shape()[0];
+        let shape = Shape::from(vec![1, c, 1, 1]);
+        let scaled = Self::float_mul(x, Self::float_reshape(scale, shape.clone()));
+        let y = Self::float_add(scaled, Self::float_reshape(shift, shape));
+        if relu6 { <Self as HydraKernels>::relu6(y) } else { y }
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {

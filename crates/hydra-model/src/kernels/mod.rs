@@ -92,6 +92,20 @@ pub fn relu6(x: Tensor<4>) -> Tensor<4> {
     burn::tensor::activation::relu6(x)
 }
 
+/// `x · scale[c] + shift[c]`, then ReLU6 if `relu6`, as one pass on burn-flex:
+/// `x [B, C, H, W]`, `scale`, `shift` `[C]` → `[B, C, H, W]`. Differentiable on any backend.
+pub fn channel_affine(x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>, relu6: bool) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if on_flex(&x) && scale.dtype() == burn::tensor::DType::F32 {
+        use flex_ext::HydraKernels;
+        let y = <burn::backend::Dispatch as HydraKernels>::channel_affine(x.into_dispatch(), scale.into_dispatch(), shift.into_dispatch(), relu6);
+        return Tensor::from_dispatch(y);
+    }
+    let c = scale.dims()[0];
+    let y = x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1]);
+    if relu6 { self::relu6(y) } else { y }
+}
+
 /// BatchNorm with batch statistics: `(output, batch mean, biased batch variance)`, the
 /// statistics detached. `x: [B, C, H, W]`, `gamma`, `beta`: `[C]`.
 pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
