@@ -1,6 +1,7 @@
 //! `hydra`: train, evaluate, predict, export and benchmark HydraNet from the command line.
 
 mod cmd;
+mod malloc;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("internal error: {msg}{at} (this is a bug in hydra; please report it)");
     }));
+    malloc::tune();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Predict(a) => cmd::predict::run(a),

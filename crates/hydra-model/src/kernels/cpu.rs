@@ -365,10 +365,10 @@ mod tests {
     }
 }
 
-multiversion!(relu6_slice(x: &[f32], out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(x) {
+multiversion!(relu6_slice(v: &mut [f32]) {
+    for o in v.iter_mut() {
         // NaN passes through, as PyTorch's hardtanh does.
-        *o = if v < 0.0 { 0.0 } else if v > 6.0 { 6.0 } else { v };
+        *o = if *o < 0.0 { 0.0 } else if *o > 6.0 { 6.0 } else { *o };
     }
 });
 
@@ -383,9 +383,14 @@ const CHUNK: usize = 1 << 16;
 
 /// `min(max(x, 0), 6)` elementwise.
 pub fn relu6(x: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| relu6_slice(x, o));
+    let mut out = x.to_vec();
+    relu6_in_place(&mut out);
     out
+}
+
+/// [`relu6`] overwriting its input.
+pub fn relu6_in_place(x: &mut [f32]) {
+    x.par_chunks_mut(CHUNK).for_each(relu6_slice);
 }
 
 /// Gradient of [`relu6`] from its output `y` and the output gradient `g`.
@@ -395,33 +400,31 @@ pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
     out
 }
 
-multiversion!(affine_plane(x: &[f32], scale: f32, shift: f32, relu6: bool, out: &mut [f32]) {
+multiversion!(affine_plane(v: &mut [f32], scale: f32, shift: f32, relu6: bool) {
     if relu6 {
-        for (o, &v) in out.iter_mut().zip(x) {
-            let v = v * scale + shift;
-            *o = if v < 0.0 { 0.0 } else if v > 6.0 { 6.0 } else { v };
+        for o in v.iter_mut() {
+            let y = *o * scale + shift;
+            *o = if y < 0.0 { 0.0 } else if y > 6.0 { 6.0 } else { y };
         }
     } else {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = v * scale + shift;
+        for o in v.iter_mut() {
+            *o = *o * scale + shift;
         }
     }
 });
 
 /// `y = x · scale[c] + shift[c]` per channel of a `[B, C, HW]` buffer, then ReLU6 if asked
-/// (NaN passes through): inference-mode BatchNorm and its activation in one pass.
-pub fn channel_affine(x: &[f32], scale: &[f32], shift: &[f32], [_b, c, hw]: [usize; 3], relu6: bool) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
+/// (NaN passes through), overwriting `x`: inference-mode BatchNorm and its activation in one
+/// pass.
+pub fn channel_affine_in_place(x: &mut [f32], scale: &[f32], shift: &[f32], [_b, c, hw]: [usize; 3], relu6: bool) {
     if hw == 0 {
-        return out;
+        return;
     }
     let planes_per_task = CHUNK.div_ceil(hw).max(1);
-    out.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
+    x.par_chunks_mut(hw)
         .enumerate()
         .with_min_len(planes_per_task)
-        .for_each(|(p, (o, x))| affine_plane(x, scale[p % c], shift[p % c], relu6, o));
-    out
+        .for_each(|(p, v)| affine_plane(v, scale[p % c], shift[p % c], relu6));
 }
 
 /// Per-channel slices of a `[B, C, HW]` buffer: `(b, range)` pairs of channel `c`.

@@ -23,6 +23,33 @@ fn f32_planes(x: &FlexTensor) -> (FlexTensor, [usize; 4]) {
     (x, dims)
 }
 
+/// The f32 values of `x` to overwrite in place, when `x` owns its buffer alone and is laid
+/// out contiguously from its start (an activation just produced); `None` otherwise.
+fn owned_f32(x: &mut FlexTensor) -> Option<&mut [f32]> {
+    if x.dtype() != DType::F32 || !x.is_contiguous() {
+        return None;
+    }
+    let n = x.layout().shape().num_elements();
+    if x.layout().contiguous_offsets() != Some((0, n)) || x.storage::<f32>().len() != n {
+        return None;
+    }
+    x.try_storage_mut::<f32>()
+}
+
+/// `x` with `f` applied to its values: in place when [`owned_f32`] allows, else on a copy.
+fn map_in_place(mut x: FlexTensor, f: impl FnOnce(&mut [f32], [usize; 4])) -> FlexTensor {
+    let s = x.layout().shape();
+    let dims = [s[0], s[1], s[2], s[3]];
+    if let Some(v) = owned_f32(&mut x) {
+        f(v, dims);
+        return x;
+    }
+    let (xc, _) = f32_planes(&x);
+    let mut v = xc.storage::<f32>().to_vec();
+    f(&mut v, dims);
+    tensor(v, dims)
+}
+
 fn tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(dims.to_vec())), DType::F32)
 }
@@ -82,8 +109,7 @@ impl HydraKernels for Flex {
     }
 
     fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (x, dims) = f32_planes(&x);
-        tensor(cpu::relu6(x.storage::<f32>()), dims)
+        map_in_place(x, |v, _| cpu::relu6_in_place(v))
     }
 
     fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
@@ -107,9 +133,8 @@ impl HydraKernels for Flex {
     }
 
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
-        let (x, dims) = f32_planes(&x);
-        let [b, c, h, w] = dims;
-        tensor(cpu::channel_affine(x.storage::<f32>(), &vec1(&scale), &vec1(&shift), [b, c, h * w], relu6), dims)
+        let (scale, shift) = (vec1(&scale), vec1(&shift));
+        map_in_place(x, |v, [b, c, h, w]| cpu::channel_affine_in_place(v, &scale, &shift, [b, c, h * w], relu6))
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
