@@ -51,6 +51,9 @@ pub struct Crp {
 impl Crp {
     /// `[B, C, H, W]` → `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(w) = self.depthwise_weights() {
+            return crate::kernels::crp_depthwise(x, w);
+        }
         let mut x = x;
         let mut top = x.clone();
         for conv in &self.convs {
@@ -58,6 +61,22 @@ impl Crp {
             x = x + top.clone();
         }
         x
+    }
+}
+
+impl Crp {
+    /// `[stages, C]`, the per-channel scales, when every stage is a depthwise 1×1 convolution
+    /// without bias (as in `crp1`).
+    fn depthwise_weights(&self) -> Option<Tensor<2>> {
+        let mut rows = Vec::with_capacity(self.convs.len());
+        for conv in &self.convs {
+            let [cout, cin_g, kh, kw] = conv.weight.dims();
+            if conv.groups != cout || cin_g != 1 || [kh, kw] != [1, 1] || conv.bias.is_some() || conv.stride != [1, 1] {
+                return None;
+            }
+            rows.push(conv.weight.val().reshape([1, cout]));
+        }
+        (!rows.is_empty()).then(|| Tensor::cat(rows, 0))
     }
 }
 

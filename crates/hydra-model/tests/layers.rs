@@ -366,3 +366,47 @@ fn convolution_paths_equal_burn_conv2d_forward_and_backward() {
         close_rel(&gwa, &gwb, 1e-5, &format!("weight gradient, {case}"));
     }
 }
+
+/// The fused depthwise CRP (`crp1`) gives exactly what its stages give one by one (Burn's
+/// 5×5 max-pool, multiply, add), NaN planes included; under autodiff too, with gradients.
+#[test]
+fn fused_depthwise_crp_equals_its_stages() {
+    use hydra_model::crp::CrpConfig;
+    use hydra_model::max_pool::max_pool_5x5_portable;
+    let (c, h, w) = (6, 17, 23);
+    let clean: Vec<f32> = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data().try_into_vec::<f32>().unwrap();
+    let mut with_nan = clean.clone();
+    with_nan[(c + 3) * h * w + 40] = f32::NAN; // a plane of the second image: it must spread through the pools
+    for (device, v) in [(Device::flex(), with_nan), (Device::flex().autodiff(), clean)] {
+        let crp = CrpConfig::new(c).with_depthwise(true).with_seed(3).init(&device);
+        let x = Tensor::<4>::from_data(TensorData::new(v.clone(), [2, c, h, w]), &device);
+        let x = if device.is_autodiff() { x.require_grad() } else { x };
+        let stages = |x: Tensor<4>| {
+            let (mut acc, mut top) = (x.clone(), x);
+            for conv in &crp.convs {
+                top = max_pool_5x5_portable(top) * conv.weight.val().reshape([1, c, 1, 1]);
+                acc = acc + top.clone();
+            }
+            acc
+        };
+        let fused = crp.forward(x.clone());
+        let expect = stages(x.clone());
+        let (a, b) = (vec4(fused.clone()), vec4(expect.clone()));
+        let nan_count = a.iter().filter(|v| v.is_nan()).count();
+        let expect_nan = v.iter().any(|v| v.is_nan());
+        assert!(if expect_nan { nan_count >= 25 } else { nan_count == 0 }, "the NaN spreads over its windows ({nan_count})");
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert!(p == q || (p.is_nan() && q.is_nan()), "{i}: {p} vs {q}");
+        }
+        if device.is_autodiff() {
+            let g1 = fused.sum().backward();
+            let g2 = expect.sum().backward();
+            let (ga, gb) = (vec4(x.grad(&g1).unwrap()), vec4(x.grad(&g2).unwrap()));
+            close(&ga, &gb, 1e-5);
+            for conv in &crp.convs {
+                let (wa, wb) = (vec4(conv.weight.val().grad(&g1).unwrap()), vec4(conv.weight.val().grad(&g2).unwrap()));
+                close(&wa, &wb, 1e-3);
+            }
+        }
+    }
+}

@@ -57,6 +57,42 @@ fn row_pass(plane: &[f32], h: usize, w: usize, m: &mut [f32], arg: Option<&mut [
     }
 }
 
+/// `best[i] = max(best[i], src[i])` for NaN-free rows. `f32::max` compiles to a register
+/// maximum; the `if v > b` form compiles to masked stores, which are slow on AMD's Zen 4.
+/// (The only difference from keeping the first of equal values: which zero of +0 and −0
+/// survives a tie, which no sum can tell apart.)
+#[inline(always)]
+fn max_keep_first(best: &mut [f32], src: &[f32]) {
+    for (b, &v) in best.iter_mut().zip(src) {
+        *b = b.max(v);
+    }
+}
+
+/// [`max_keep_first`] that also records `tag(i)` in `at[i]` where `src` wins.
+#[inline(always)]
+fn max_keep_first_at(best: &mut [f32], at: &mut [u32], src: &[f32], tag: impl Fn(usize) -> u32) {
+    let n = best.len().min(src.len()).min(at.len());
+    let (best, at, src) = (&mut best[..n], &mut at[..n], &src[..n]);
+    let full = n / 16 * 16;
+    for i in (0..full).step_by(16) {
+        let (mut t, mut a) = ([0f32; 16], [0u32; 16]);
+        for l in 0..16 {
+            let (b, v) = (best[i + l], src[i + l]);
+            let take = v > b;
+            t[l] = if take { v } else { b };
+            a[l] = if take { tag(i + l) } else { at[i + l] };
+        }
+        best[i..i + 16].copy_from_slice(&t);
+        at[i..i + 16].copy_from_slice(&a);
+    }
+    for i in full..n {
+        if src[i] > best[i] {
+            best[i] = src[i];
+            at[i] = tag(i);
+        }
+    }
+}
+
 multiversion!(pool_plane_fast(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
     pool_plane_fast_body(plane, h, w, out, arg)
 });
@@ -79,18 +115,11 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
         if arg.is_some() {
             let at = &mut mcol[y * w..(y + 1) * w];
             for k in 1..5u32 {
-                let src = &padded[k as usize..k as usize + w];
-                for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(src) {
-                    let take = v > *b;
-                    *b = if take { v } else { *b };
-                    *a = if take { k } else { *a };
-                }
+                max_keep_first_at(best, at, &padded[k as usize..k as usize + w], |_| k);
             }
         } else {
             for k in 1..5 {
-                for (b, &v) in best.iter_mut().zip(&padded[k..k + w]) {
-                    *b = if v > *b { v } else { *b };
-                }
+                max_keep_first(best, &padded[k..k + w]);
             }
         }
     }
@@ -102,9 +131,7 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
                 let dst = &mut out[y * w..(y + 1) * w];
                 dst.copy_from_slice(&m[lo * w..(lo + 1) * w]);
                 for r in lo + 1..hi {
-                    for (d, &v) in dst.iter_mut().zip(&m[r * w..(r + 1) * w]) {
-                        *d = if v > *d { v } else { *d };
-                    }
+                    max_keep_first(dst, &m[r * w..(r + 1) * w]);
                 }
             }
         }
@@ -121,11 +148,8 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
                 }
                 for r in lo + 1..hi {
                     let row = ((r + 2 - y) * 5) as u32;
-                    for (((d, a), &v), &c) in dst.iter_mut().zip(at.iter_mut()).zip(&m[r * w..(r + 1) * w]).zip(&mcol[r * w..(r + 1) * w]) {
-                        let take = v > *d;
-                        *d = if take { v } else { *d };
-                        *a = if take { row + c } else { *a };
-                    }
+                    let cols = &mcol[r * w..(r + 1) * w];
+                    max_keep_first_at(dst, &mut at, &m[r * w..(r + 1) * w], |i| row + cols[i]);
                 }
                 for (d, &a) in arg[y * w..(y + 1) * w].iter_mut().zip(&at) {
                     *d = a as u8;
@@ -162,6 +186,12 @@ fn pool_plane_nan(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Optio
     }
 }
 
+multiversion!(has_nan(v: &[f32]) -> bool {
+    // Branch-free within blocks so that the test vectorises.
+    #[allow(clippy::eq_op)]
+    v.chunks(512).any(|b| b.iter().fold(false, |a, &x| a | (x != x)))
+});
+
 /// 5×5 max-pool, stride 1, padding 2 of `planes` planes of `h × w`. With `argmax`, also the
 /// window position (dy · 5 + dx) of each maximum.
 pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool) -> (Vec<f32>, Option<Vec<u8>>) {
@@ -170,7 +200,7 @@ pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool
     let plane_of = |p: usize| &x[p * n..(p + 1) * n];
     let run = |p: usize, o: &mut [f32], a: Option<&mut [u8]>| {
         let plane = plane_of(p);
-        if plane.iter().any(|v| v.is_nan()) {
+        if has_nan(plane) {
             pool_plane_nan(plane, h, w, o, a)
         } else {
             pool_plane_fast(plane, h, w, o, a)
@@ -185,6 +215,40 @@ pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool
         (out, None)
     }
 }
+
+/// The depthwise Chained Residual Pooling of inference, fused per channel plane (which stays
+/// in cache through all stages instead of streaming the whole tensor seven times per stage):
+/// `top = x; for each stage s: top = maxpool5(top) · w[s][c]; x = x + top`. The same f32
+/// operations in the same order as the unfused network, so the same result to the bit.
+/// `x: [planes = B·C, h, w]`, `weights: [stages][C]`.
+pub fn crp_depthwise(x: &[f32], weights: &[Vec<f32>], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let n = h * w;
+    let mut out = x.to_vec();
+    if n == 0 {
+        return out;
+    }
+    out.par_chunks_mut(n).enumerate().for_each(|(p, acc)| {
+        let ch = p % c;
+        let mut top = acc.to_vec();
+        let mut pooled = vec![0f32; n];
+        for ws in weights {
+            if has_nan(&top) {
+                pool_plane_nan(&top, h, w, &mut pooled, None);
+            } else {
+                pool_plane_fast(&top, h, w, &mut pooled, None);
+            }
+            scale_add_plane(&pooled, ws[ch], &mut top, acc);
+        }
+    });
+    out
+}
+
+multiversion!(scale_add_plane(pooled: &[f32], k: f32, top: &mut [f32], acc: &mut [f32]) {
+    for ((t, a), &v) in top.iter_mut().zip(acc.iter_mut()).zip(pooled) {
+        *t = v * k;
+        *a = *a + *t;
+    }
+});
 
 /// Gradient of [`max_pool5`]: each output gradient goes to its window's maximum.
 pub fn max_pool5_backward(grad: &[f32], argmax: &[u8], planes: usize, h: usize, w: usize) -> Vec<f32> {

@@ -76,6 +76,9 @@ pub trait HydraKernels: Backend {
     fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x · scale[c] + shift[c]`, then ReLU6 if `relu6`: `x [B, C, H, W]`, `scale`, `shift` `[C]`.
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
+    /// Depthwise Chained Residual Pooling without bias: `x [B, C, H, W]`, `w [stages, C]`;
+    /// `top = x; per stage: top = maxpool5(top) · w[s]; x = x + top`.
+    fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 fn labels_i64(t: &FlexTensor) -> Vec<i64> {
@@ -135,6 +138,13 @@ impl HydraKernels for Flex {
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
         let (scale, shift) = (vec1(&scale), vec1(&shift));
         map_in_place(x, |v, [b, c, h, w]| cpu::channel_affine_in_place(v, &scale, &shift, [b, c, h * w], relu6))
+    }
+
+    fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&x);
+        let [_, c, h, wd] = dims;
+        let weights: Vec<Vec<f32>> = vec1(&w).chunks(c).map(<[f32]>::to_vec).collect();
+        tensor(cpu::crp_depthwise(x.storage::<f32>(), &weights, c, h, wd), dims)
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
@@ -371,6 +381,21 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let scaled = Self::float_mul(x, Self::float_reshape(scale, shape.clone()));
         let y = Self::float_add(scaled, Self::float_reshape(shift, shape));
         if relu6 { <Self as HydraKernels>::relu6(y) } else { y }
+    }
+
+    /// Differentiable as its stages: hydra's max-pool, Autodiff's multiply and add.
+    fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        let s = w.primitive().layout().shape();
+        let (stages, c) = (s[0], s[1]);
+        let mut acc = x.clone();
+        let mut top = x;
+        for i in 0..stages {
+            let ws = Self::float_reshape(Self::float_slice(w.clone(), &[burn::tensor::Slice::from(i..i + 1)]), Shape::from(vec![1, c, 1, 1]));
+            top = Self::float_mul(<Self as HydraKernels>::crp_max_pool(top), ws);
+            acc = Self::float_add(acc, top.clone());
+        }
+        acc
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {

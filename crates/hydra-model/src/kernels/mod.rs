@@ -106,6 +106,25 @@ pub fn channel_affine(x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>, relu6: b
     if relu6 { self::relu6(y) } else { y }
 }
 
+/// Depthwise Chained Residual Pooling (no bias): `x [B, C, H, W]`, `w [stages, C]` →
+/// `[B, C, H, W]` with `top = x; per stage: top = maxpool5(top) · w[s]; x = x + top`. Fused
+/// per channel plane on burn-flex; the same operations one by one elsewhere.
+pub fn crp_depthwise(x: Tensor<4>, w: Tensor<2>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if on_flex(&x) && w.dtype() == burn::tensor::DType::F32 {
+        use flex_ext::HydraKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::crp_depthwise(x.into_dispatch(), w.into_dispatch()));
+    }
+    let [stages, c] = w.dims();
+    let mut acc = x.clone();
+    let mut top = x;
+    for i in 0..stages {
+        top = max_pool_5x5(top) * w.clone().slice([i..i + 1, 0..c]).reshape([1, c, 1, 1]);
+        acc = acc + top.clone();
+    }
+    acc
+}
+
 /// BatchNorm with batch statistics: `(output, batch mean, biased batch variance)`, the
 /// statistics detached. `x: [B, C, H, W]`, `gamma`, `beta`: `[C]`.
 pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {

@@ -4,15 +4,18 @@
 /// baseline), chosen at run time: the inner loops are written to be auto-vectorised.
 macro_rules! multiversion {
     ($name:ident ( $($arg:ident : $ty:ty),* ) $body:block) => {
-        fn $name($($arg: $ty),*) {
+        multiversion!($name ( $($arg : $ty),* ) -> () $body);
+    };
+    ($name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty $body:block) => {
+        fn $name($($arg: $ty),*) -> $ret {
             #[inline(always)]
-            fn imp($($arg: $ty),*) $body
+            fn imp($($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-                unsafe fn v4($($arg: $ty),*) { imp($($arg),*) }
+                unsafe fn v4($($arg: $ty),*) -> $ret { imp($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3($($arg: $ty),*) { imp($($arg),*) }
+                unsafe fn v3($($arg: $ty),*) -> $ret { imp($($arg),*) }
                 if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vl") {
                     // SAFETY: the features were detected on this CPU.
                     return unsafe { v4($($arg),*) };

@@ -1,0 +1,26 @@
+use burn::prelude::*;
+use hydra_model::HydraNetConfig;
+use std::time::Instant;
+
+fn best<T>(mut f: impl FnMut() -> T) -> f64 {
+    let mut v = vec![];
+    for _ in 0..12 { let t = Instant::now(); let r = f(); v.push(t.elapsed().as_secs_f64()); drop(r); }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[2] * 1e3
+}
+
+fn main() {
+    let dev = Device::flex();
+    let net = HydraNetConfig::new(40).init(&dev);
+    let x = Tensor::<4>::random([1, 3, 480, 640], burn::tensor::Distribution::Default, &dev);
+    let total = best(|| net.forward(x.clone()));
+    let enc = best(|| net.encoder.forward(x.clone()));
+    let f = net.encoder.forward(x.clone());
+    let dec = best(|| net.decoder.forward(f.clone()));
+    let d = net.decoder.forward(f.clone());
+    let segm = best(|| net.segm.as_ref().unwrap().forward(d.clone()));
+    let depth = best(|| net.depth.as_ref().unwrap().forward(d.clone()));
+    let crp1 = best(|| net.decoder.crp1.forward(d.clone()));
+    let stem = best(|| net.encoder.stem.forward(x.clone()));
+    println!("total {total:.1} ms: encoder {enc:.1} (stem {stem:.1}), decoder {dec:.1} (crp1 {crp1:.1}), segm {segm:.1}, depth {depth:.1}");
+}
