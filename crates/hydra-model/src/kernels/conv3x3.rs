@@ -179,6 +179,66 @@ multiversion!(direct_tile(xp: &[f32], w: &[f32], geometry: [usize; 6], acc: &mut
     }
 });
 
+/// Dense 3×3 convolution, padding 1, stride `s` (1 or 2), no bias, for few input channels
+/// (the stem: 3 → 32 at stride 2): `x [B, Cin, H, W]`, `w [Cout, Cin, 3, 3]` →
+/// `[B, Cout, H', W']`. A matrix product with K = 27 is mostly packing; here each output row
+/// is the sum of its 9·Cin taps, read as contiguous slices of rows padded (and, for stride 2,
+/// split into even and odd columns) once per image. Each output is accumulated with fused
+/// multiply-adds in the order (ky, kx, c), the order of Burn's and oneDNN's convolutions: a
+/// different order changes the stem's rounding, and the decoder amplifies that to 2.5× the
+/// error against PyTorch's outputs (measured).
+pub fn conv3x3_few_inputs(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, s: usize) -> Vec<f32> {
+    use super::cpu::{dw_out, dw_padded_row};
+    assert!(s == 1 || s == 2, "conv3x3_few_inputs: stride {s}");
+    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+    let mut out = vec![0.0f32; b * cout * oh * ow];
+    if out.is_empty() || cin == 0 {
+        return out;
+    }
+    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * oh * ow)) {
+        // rows[(p · cin + c) · slot ..]: padded row p of channel c.
+        let mut rows = vec![0.0f32; (h + 2) * cin * slot];
+        rows.par_chunks_mut(cin * slot).enumerate().for_each(|(p, r)| {
+            for (c, dst) in r.chunks_mut(slot).enumerate() {
+                dw_padded_row(&xi[c * h * wd..(c + 1) * h * wd], [h, wd], p, s, dst);
+            }
+        });
+        oi.par_chunks_mut(oh * ow).enumerate().for_each(|(o, plane)| {
+            few_inputs_plane(&rows, &w[o * cin * 9..(o + 1) * cin * 9], [cin, wd, ow, slot, s], plane);
+        });
+    }
+    out
+}
+
+/// Whether `f32::mul_add` is a hardware instruction here (otherwise it is a slow libm call and
+/// [`conv3x3_few_inputs`] should not be used).
+pub fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    return cfg!(target_arch = "aarch64");
+}
+
+multiversion!(few_inputs_plane(rows: &[f32], w: &[f32], geometry: [usize; 5], plane: &mut [f32]) {
+    use super::cpu::dw_taps;
+    let [cin, wd, ow, slot, s] = geometry;
+    for (oy, o) in plane.chunks_mut(ow).enumerate() {
+        for ky in 0..3 {
+            let p = oy * s + ky;
+            for kx in 0..3 {
+                for c in 0..cin {
+                    let taps = dw_taps(&rows[(p * cin + c) * slot..(p * cin + c + 1) * slot], s, wd, ow);
+                    let k = w[c * 9 + ky * 3 + kx];
+                    for (d, &v) in o.iter_mut().zip(taps[kx]) {
+                        *d = k.mul_add(v, *d);
+                    }
+                }
+            }
+        }
+    }
+});
+
 /// Gradients of [`conv3x3`]: `(dx [B, Cin, H, W], dw [Cout, Cin, 3, 3])` for `dy [B, Cout, H, W]`.
 /// `dx` is computed only when `want_dx`.
 pub fn conv3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, want_dx: bool) -> (Option<Vec<f32>>, Vec<f32>) {
@@ -283,6 +343,46 @@ mod tests {
     /// ⟨conv(x), dy⟩ is bilinear: its gradients are exactly the adjoints. Checked against
     /// the definition through finite differences of the f64 reference, which is linear, so
     /// the difference quotient is exact up to rounding.
+    /// The definition at stride `s`, in f64.
+    fn naive_strided(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, s: usize) -> Vec<f64> {
+        let (oh, ow) = ((h - 1) / s + 1, (wd - 1) / s + 1);
+        let mut y = vec![0.0; b * cout * oh * ow];
+        for n in 0..b {
+            for o in 0..cout {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut acc = 0.0f64;
+                        for c in 0..cin {
+                            for t in 0..9 {
+                                let (yy, xx) = ((i * s + t / 3) as isize - 1, (j * s + t % 3) as isize - 1);
+                                if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < wd {
+                                    acc += w[(o * cin + c) * 9 + t] as f64 * x[((n * cin + c) * h + yy as usize) * wd + xx as usize] as f64;
+                                }
+                            }
+                        }
+                        y[((n * cout + o) * oh + i) * ow + j] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn few_inputs_matches_the_definition() {
+        for &(dims, cout, s) in &[([2, 3, 9, 12], 5, 2), ([1, 3, 10, 7], 4, 2), ([1, 2, 6, 5], 3, 1), ([1, 1, 1, 1], 2, 2), ([1, 3, 2, 3], 2, 2)] {
+            let [b, cin, h, wd] = dims;
+            let x = values(b * cin * h * wd, 7);
+            let w = values(cout * cin * 9, 8);
+            let y = conv3x3_few_inputs(&x, &w, dims, cout, s);
+            let e = naive_strided(&x, &w, dims, cout, s);
+            assert_eq!(y.len(), e.len(), "{dims:?} s {s}");
+            for (a, e) in y.iter().zip(e) {
+                assert!((*a as f64 - e).abs() < 1e-5 * (1.0 + e.abs()), "{dims:?} s {s}: {a} vs {e}");
+            }
+        }
+    }
+
     #[test]
     fn backward_is_the_adjoint() {
         let (dims, cout) = ([2, 4, 5, 6], 3);

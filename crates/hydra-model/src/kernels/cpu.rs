@@ -652,7 +652,7 @@ pub fn dw_out(n: usize, s: usize) -> usize {
 /// `dst[..half]`, `odd` at `dst[half..]`, `half = ⌈(W + 2) / 2⌉`) so that every tap of a
 /// stride-2 row is a contiguous slice.
 #[inline(always)]
-fn dw_padded_row(x: &[f32], [h, wd]: [usize; 2], p: usize, s: usize, dst: &mut [f32]) {
+pub(crate) fn dw_padded_row(x: &[f32], [h, wd]: [usize; 2], p: usize, s: usize, dst: &mut [f32]) {
     if p == 0 || p > h {
         dst.fill(0.0);
         return;
@@ -679,7 +679,7 @@ fn dw_padded_row(x: &[f32], [h, wd]: [usize; 2], p: usize, s: usize, dst: &mut [
 /// The three taps of one kernel row as contiguous slices of a padded row (see
 /// [`dw_padded_row`]), each `ow` long: columns `ox·s + kx` for `kx = 0, 1, 2`.
 #[inline(always)]
-fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3] {
+pub(crate) fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3] {
     if s == 1 {
         [&row[..ow], &row[1..1 + ow], &row[2..2 + ow]]
     } else {

@@ -14,7 +14,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 
-use super::{conv3x3, cpu};
+use super::{conv1x1, conv3x3, cpu};
 
 fn f32_planes(x: &FlexTensor) -> (FlexTensor, [usize; 4]) {
     let x = x.to_contiguous();
@@ -74,6 +74,11 @@ pub trait HydraKernels: Backend {
     /// Dense 3×3 convolution, stride 1, padding 1, no bias: `x [B, Cin, H, W]`,
     /// `w [Cout, Cin, 3, 3]` → `[B, Cout, H, W]`.
     fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Dense 3×3 convolution, padding 1, stride 1 or 2, no bias, for few input channels:
+    /// `x [B, Cin, H, W]`, `w [Cout, Cin, 3, 3]` → `[B, Cout, H', W']`.
+    fn conv3x3_few_inputs(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
+    /// Dense 1×1 convolution, no bias: `x [B, Cin, H, W]`, `w [Cout, Cin, 1, 1]` → `[B, Cout, H, W]`.
+    fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x · scale[c] + shift[c]`, then ReLU6 if `relu6`: `x [B, C, H, W]`, `scale`, `shift` `[C]`.
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
     /// Depthwise Chained Residual Pooling without bias: `x [B, C, H, W]`, `w [stages, C]`;
@@ -133,6 +138,20 @@ impl HydraKernels for Flex {
         let cout = w.layout().shape()[0];
         let [b, _, h, wd] = dims;
         tensor(conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout), [b, cout, h, wd])
+    }
+
+    fn conv3x3_few_inputs(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&x);
+        let [b, _, h, wd] = dims;
+        let cout = w.layout().shape()[0];
+        let y = conv3x3::conv3x3_few_inputs(x.storage::<f32>(), &vec1(&w), dims, cout, stride);
+        tensor(y, [b, cout, cpu::dw_out(h, stride), cpu::dw_out(wd, stride)])
+    }
+
+    fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, [b, cin, h, wd]) = f32_planes(&x);
+        let cout = w.layout().shape()[0];
+        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout), [b, cout, h, wd])
     }
 
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
@@ -371,6 +390,24 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    /// Differentiable as Autodiff's convolution.
+    fn conv3x3_few_inputs(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
+        use burn::backend::ops::ModuleOps;
+        let options = burn::backend::ops::ConvOptions::new([stride, stride], [1, 1], [1, 1], 1);
+        Self::conv2d(x, w, None, options)
+    }
+
+    /// Differentiable as Autodiff's batched matrix product.
+    fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        let s = x.primitive().layout().shape();
+        let (b, cin, h, wd) = (s[0], s[1], s[2], s[3]);
+        let cout = w.primitive().layout().shape()[0];
+        let w = Self::float_reshape(w, Shape::from(vec![1, cout, cin]));
+        let y = Self::float_matmul(w, Self::float_reshape(x, Shape::from(vec![b, cin, h * wd])));
+        Self::float_reshape(y, Shape::from(vec![b, cout, h, wd]))
     }
 
     /// Differentiable through Autodiff's own multiply and add (and hydra's ReLU6).

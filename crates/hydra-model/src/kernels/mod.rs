@@ -5,6 +5,8 @@
 #[macro_use]
 mod multiversion;
 #[cfg(feature = "flex")]
+pub mod conv1x1;
+#[cfg(feature = "flex")]
 pub mod conv3x3;
 pub mod cpu;
 #[cfg(feature = "flex")]
@@ -40,9 +42,10 @@ pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
 /// this layer's weight, bias, stride, padding and groups), computed the fastest way the case
 /// allows: a depthwise 1×1 convolution is a per-channel scale; while training, a dense 1×1
 /// convolution is a batched matrix product (its backward is two products, several times faster
-/// than burn-flex's generic convolution backward); on burn-flex, a depthwise 3×3 convolution and
-/// a dense 3×3 stride-1 convolution (the task heads) run hydra's CPU kernels; anything else is
-/// Burn's `conv2d`.
+/// than burn-flex's generic convolution backward); on burn-flex, dense 1×1 convolutions and
+/// dense 3×3 convolutions of few input channels (the stem) in inference, depthwise 3×3
+/// convolutions and dense 3×3 stride-1 convolutions (the task heads) run hydra's CPU kernels;
+/// anything else is Burn's `conv2d`.
 pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [cout, cin_g, kh, kw] = conv.weight.dims();
     let [b, cin, h, w] = x.dims();
@@ -64,6 +67,12 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
             let y = conv.weight.val().reshape([1, cout, cin]).matmul(x.reshape([b, cin, h * w]));
             return bias(y.reshape([b, cout, h, w]));
         }
+        #[cfg(feature = "flex")]
+        if conv.groups == 1 && on_flex(&x) {
+            use flex_ext::HydraKernels;
+            let y = <burn::backend::Dispatch as HydraKernels>::conv1x1(x.into_dispatch(), conv.weight.val().into_dispatch());
+            return bias(Tensor::from_dispatch(y));
+        }
     }
     #[cfg(feature = "flex")]
     if [kh, kw] == [3, 3] && conv.groups == cin && cin_g == 1 && cout == cin && conv.dilation == [1, 1] && on_flex(&x)
@@ -71,6 +80,14 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     {
         use flex_ext::HydraKernels;
         let y = <burn::backend::Dispatch as HydraKernels>::depthwise3x3(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0]);
+        return bias(Tensor::from_dispatch(y));
+    }
+    #[cfg(feature = "flex")]
+    if [kh, kw] == [3, 3] && conv.groups == 1 && cin <= 4 && conv.dilation == [1, 1] && padded(1) && conv.stride[0] == conv.stride[1]
+        && conv.stride[0] <= 2 && !x.device().is_autodiff() && on_flex(&x) && conv3x3::has_fma()
+    {
+        use flex_ext::HydraKernels;
+        let y = <burn::backend::Dispatch as HydraKernels>::conv3x3_few_inputs(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0]);
         return bias(Tensor::from_dispatch(y));
     }
     #[cfg(feature = "flex")]
