@@ -68,28 +68,24 @@ fn max_keep_first(best: &mut [f32], src: &[f32]) {
     }
 }
 
-/// [`max_keep_first`] that also records `tag(i)` in `at[i]` where `src` wins.
+/// [`max_keep_first`] that also records `tag` in `at[i]` where `src[i]` wins (strictly).
+/// Written as selects over zipped slices so that it compiles to vector blends.
 #[inline(always)]
-fn max_keep_first_at(best: &mut [f32], at: &mut [u32], src: &[f32], tag: impl Fn(usize) -> u32) {
-    let n = best.len().min(src.len()).min(at.len());
-    let (best, at, src) = (&mut best[..n], &mut at[..n], &src[..n]);
-    let full = n / 16 * 16;
-    for i in (0..full).step_by(16) {
-        let (mut t, mut a) = ([0f32; 16], [0u32; 16]);
-        for l in 0..16 {
-            let (b, v) = (best[i + l], src[i + l]);
-            let take = v > b;
-            t[l] = if take { v } else { b };
-            a[l] = if take { tag(i + l) } else { at[i + l] };
-        }
-        best[i..i + 16].copy_from_slice(&t);
-        at[i..i + 16].copy_from_slice(&a);
+fn max_keep_first_at(best: &mut [f32], at: &mut [u32], src: &[f32], tag: u32) {
+    for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(src) {
+        let take = v > *b;
+        *a = if take { tag } else { *a };
+        *b = if take { v } else { *b };
     }
-    for i in full..n {
-        if src[i] > best[i] {
-            best[i] = src[i];
-            at[i] = tag(i);
-        }
+}
+
+/// [`max_keep_first_at`] with the tag `row + cols[i]`.
+#[inline(always)]
+fn max_keep_first_at_cols(best: &mut [f32], at: &mut [u32], src: &[f32], row: u32, cols: &[u32]) {
+    for (((b, a), &v), &c) in best.iter_mut().zip(at.iter_mut()).zip(src).zip(cols) {
+        let take = v > *b;
+        *a = if take { row + c } else { *a };
+        *b = if take { v } else { *b };
     }
 }
 
@@ -115,7 +111,7 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
         if arg.is_some() {
             let at = &mut mcol[y * w..(y + 1) * w];
             for k in 1..5u32 {
-                max_keep_first_at(best, at, &padded[k as usize..k as usize + w], |_| k);
+                max_keep_first_at(best, at, &padded[k as usize..k as usize + w], k);
             }
         } else {
             for k in 1..5 {
@@ -149,7 +145,7 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
                 for r in lo + 1..hi {
                     let row = ((r + 2 - y) * 5) as u32;
                     let cols = &mcol[r * w..(r + 1) * w];
-                    max_keep_first_at(dst, &mut at, &m[r * w..(r + 1) * w], |i| row + cols[i]);
+                    max_keep_first_at_cols(dst, &mut at, &m[r * w..(r + 1) * w], row, cols);
                 }
                 for (d, &a) in arg[y * w..(y + 1) * w].iter_mut().zip(&at) {
                     *d = a as u8;
