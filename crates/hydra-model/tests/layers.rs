@@ -329,6 +329,7 @@ fn convolution_paths_equal_burn_conv2d_forward_and_backward() {
         (8, 8, 1, 1, 8, false, 9, 11),   // depthwise 1×1
         (6, 10, 1, 1, 1, false, 7, 13),  // dense 1×1
         (6, 10, 1, 1, 1, true, 5, 5),    // dense 1×1 with bias
+        (5, 7, 1, 1, 1, false, 70, 80),  // dense 1×1, several column chunks and gradient partials
         (8, 8, 3, 1, 8, false, 9, 11),   // depthwise 3×3
         (8, 8, 3, 2, 8, false, 9, 12),   // depthwise 3×3, stride 2, odd and even sizes
         (8, 8, 3, 2, 8, false, 10, 7),

@@ -12,32 +12,39 @@ const COLUMNS: usize = 512;
 pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize) -> Vec<f32> {
     assert_eq!(x.len(), b * cin * hw, "conv1x1: input size");
     assert_eq!(w.len(), cout * cin, "conv1x1: weight size");
-    let total = b * cout * hw;
-    if cin == 0 || total == 0 {
+    per_image_product(w, [1, cin], x, [b, cin, hw], cout)
+}
+
+/// `Y[b] = L · R[b]` for every image, with `L` an `m × k` matrix whose element `(i, c)` is
+/// `lhs[i·rs + c·cs]` (`[rs, cs]` = `lhs_strides`) and `R[b]` the row-major `k × hw` block
+/// `b` of `rhs`: `[B, m, hw]`.
+fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]: [usize; 3], m_total: usize) -> Vec<f32> {
+    let total = b * m_total * hw;
+    if k == 0 || total == 0 {
         return vec![0.0; total];
     }
     let mut out: Vec<f32> = Vec::with_capacity(total);
     // Tasks are (image, row block, column chunk); small planes (the encoder's last stages)
-    // split the output channels instead of the columns so that every thread has work.
+    // split the output rows instead of the columns so that every thread has work.
     let col_chunks = hw.div_ceil(COLUMNS);
-    let rows = if b * col_chunks >= 4 { cout } else { cout.div_ceil(4).next_multiple_of(16).min(cout) };
-    let row_blocks = cout.div_ceil(rows);
-    let (op, xp, wp) = (out.as_mut_ptr() as usize, x.as_ptr() as usize, w.as_ptr() as usize);
+    let rows = if b * col_chunks >= 4 { m_total } else { m_total.div_ceil(4).next_multiple_of(16).min(m_total) };
+    let row_blocks = m_total.div_ceil(rows);
+    let (op, rp, lp) = (out.as_mut_ptr() as usize, rhs.as_ptr() as usize, lhs.as_ptr() as usize);
     (0..b * row_blocks * col_chunks).into_par_iter().for_each(|t| {
         let (i, r, c) = (t / (row_blocks * col_chunks), t / col_chunks % row_blocks, t % col_chunks);
         let (o0, j0) = (r * rows, c * COLUMNS);
-        let (m, len) = (rows.min(cout - o0), COLUMNS.min(hw - j0));
-        // SAFETY: dst is rows o0 .. o0 + m, columns j0 .. j0 + len of image i's `cout × hw`
+        let (m, len) = (rows.min(m_total - o0), COLUMNS.min(hw - j0));
+        // SAFETY: dst is rows o0 .. o0 + m, columns j0 .. j0 + len of image i's `m_total × hw`
         // block (row stride hw), disjoint between tasks and inside the allocation of `total`
-        // values; with read_dst = false the product only writes it. lhs is rows o0.. of `w`
-        // (row-major), rhs is image i's `cin × hw` block from column j0. All buffers outlive
-        // the parallel loop.
+        // values; with read_dst = false the product only writes it. lhs starts at row o0 of
+        // `L` (rows `rs` apart, columns `cs` apart, inside `lhs` by the caller's strides), rhs
+        // is image i's `k × hw` block from column j0. All buffers outlive the parallel loop.
         unsafe {
             gemm::gemm(
-                m, len, cin,
-                (op as *mut f32).add((i * cout + o0) * hw + j0), 1, hw as isize, false,
-                (wp as *const f32).add(o0 * cin), 1, cin as isize,
-                (xp as *const f32).add(i * cin * hw + j0), 1, hw as isize,
+                m, len, k,
+                (op as *mut f32).add((i * m_total + o0) * hw + j0), 1, hw as isize, false,
+                (lp as *const f32).add(o0 * rs), cs as isize, rs as isize,
+                (rp as *const f32).add(i * k * hw + j0), 1, hw as isize,
                 0.0, 1.0, false, false, false,
                 gemm::Parallelism::None,
             );
@@ -46,6 +53,55 @@ pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize) -> V
     // SAFETY: the chunks above cover every (image, row, column) of the output exactly once.
     unsafe { out.set_len(total) };
     out
+}
+
+/// Columns per partial weight gradient: the partials are summed in a fixed order, so the
+/// result does not depend on the thread count.
+const GRAD_COLUMNS: usize = 4096;
+
+/// Gradients of [`conv1x1`] for `dy [B, Cout, HW]`: `(dx [B, Cin, HW], dw [Cout, Cin])`;
+/// `dx = Wᵀ · dY[b]` per image (only when `want_dx`), `dw = Σ_b dY[b] · X[b]ᵀ`.
+pub fn conv1x1_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, hw]: [usize; 3], cout: usize, want_dx: bool) -> (Option<Vec<f32>>, Vec<f32>) {
+    assert_eq!(x.len(), b * cin * hw, "conv1x1_backward: input size");
+    assert_eq!(dy.len(), b * cout * hw, "conv1x1_backward: gradient size");
+    // Wᵀ: element (c, o) is w[o·cin + c].
+    let dx = want_dx.then(|| per_image_product(w, [cin, 1], dy, [b, cout, hw], cin));
+    let size = cout * cin;
+    let chunks = hw.div_ceil(GRAD_COLUMNS);
+    if size == 0 || b * chunks == 0 {
+        return (dx, vec![0.0; size]);
+    }
+    let partials: Vec<Vec<f32>> = (0..b * chunks)
+        .into_par_iter()
+        .map(|t| {
+            let (i, j0) = (t / chunks, t % chunks * GRAD_COLUMNS);
+            let len = GRAD_COLUMNS.min(hw - j0);
+            let mut part = vec![0.0f32; size];
+            // part[o, c] = Σ_j dY[i][o, j0 + j] · X[i][c, j0 + j]; rhs element (j, c) is
+            // x[(i·cin + c)·hw + j0 + j].
+            // SAFETY: all three matrices lie inside their buffers by the strides above.
+            unsafe {
+                gemm::gemm(
+                    cout, cin, len,
+                    part.as_mut_ptr(), 1, cin as isize, false,
+                    dy.as_ptr().add(i * cout * hw + j0), 1, hw as isize,
+                    x.as_ptr().add(i * cin * hw + j0), hw as isize, 1,
+                    0.0, 1.0, false, false, false,
+                    gemm::Parallelism::None,
+                );
+            }
+            part
+        })
+        .collect();
+    let mut dw = partials[0].clone();
+    dw.par_chunks_mut(4096).enumerate().for_each(|(n, d)| {
+        for p in &partials[1..] {
+            for (a, &v) in d.iter_mut().zip(&p[n * 4096..]) {
+                *a += v;
+            }
+        }
+    });
+    (dx, dw)
 }
 
 #[cfg(test)]
@@ -67,6 +123,35 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn backward_matches_the_definition() {
+        // More than one partial per image (hw > GRAD_COLUMNS) and several images.
+        for &([b, cin, hw], cout) in &[([2, 3, 5], 4), ([2, 5, 4100], 3), ([1, 1, 1], 1)] {
+            let x: Vec<f32> = (0..b * cin * hw).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+            let w: Vec<f32> = (0..cout * cin).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+            let dy: Vec<f32> = (0..b * cout * hw).map(|i| ((i * 17 % 53) as f32 - 26.0) / 13.0).collect();
+            let (dx, dw) = conv1x1_backward(&x, &w, &dy, [b, cin, hw], cout, true);
+            let dx = dx.unwrap();
+            for o in 0..cout {
+                for c in 0..cin {
+                    let e: f64 = (0..b).flat_map(|i| (0..hw).map(move |j| (i, j))).map(|(i, j)| dy[(i * cout + o) * hw + j] as f64 * x[(i * cin + c) * hw + j] as f64).sum();
+                    let a = dw[o * cin + c] as f64;
+                    assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "dw {a} vs {e}");
+                }
+            }
+            for i in 0..b {
+                for c in 0..cin {
+                    for j in 0..hw {
+                        let e: f64 = (0..cout).map(|o| w[o * cin + c] as f64 * dy[(i * cout + o) * hw + j] as f64).sum();
+                        let a = dx[(i * cin + c) * hw + j] as f64;
+                        assert!((a - e).abs() < 1e-5 * (1.0 + e.abs()), "dx {a} vs {e}");
+                    }
+                }
+            }
+            assert!(conv1x1_backward(&x, &w, &dy, [b, cin, hw], cout, false).0.is_none());
         }
     }
 }

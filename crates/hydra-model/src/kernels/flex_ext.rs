@@ -218,6 +218,29 @@ impl Backward<Flex, 2> for Conv3x3Backward {
 }
 
 #[derive(Debug)]
+struct Conv1x1Backward;
+
+impl Backward<Flex, 2> for Conv1x1Backward {
+    /// Input, weight values, input dims, output channels.
+    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w, dims, cout) = ops.state;
+        let [b, cin, h, wd] = dims;
+        let (g, _) = f32_planes(&grad);
+        let (dx, dw) = conv1x1::conv1x1_backward(x.storage::<f32>(), &w, g.storage::<f32>(), [b, cin, h * wd], cout, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, dims));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, tensor(dw, [cout, cin, 1, 1]));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct CrossEntropyBackward;
 
 impl Backward<Flex, 1> for CrossEntropyBackward {
@@ -399,15 +422,17 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         Self::conv2d(x, w, None, options)
     }
 
-    /// Differentiable as Autodiff's batched matrix product.
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
-        use burn::backend::ops::FloatTensorOps;
-        let s = x.primitive().layout().shape();
-        let (b, cin, h, wd) = (s[0], s[1], s[2], s[3]);
+        let nodes = [x.node(), w.node()];
+        let wv = vec1(w.primitive());
         let cout = w.primitive().layout().shape()[0];
-        let w = Self::float_reshape(w, Shape::from(vec![1, cout, cin]));
-        let y = Self::float_matmul(w, Self::float_reshape(x, Shape::from(vec![b, cin, h * wd])));
-        Self::float_reshape(y, Shape::from(vec![b, cout, h, wd]))
+        let (xc, dims) = f32_planes(&x.into_primitive());
+        let [b, cin, h, wd] = dims;
+        let y = tensor(conv1x1::conv1x1(xc.storage::<f32>(), &wv, [b, cin, h * wd], cout), [b, cout, h, wd]);
+        match Conv1x1Backward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
     }
 
     /// Differentiable through Autodiff's own multiply and add (and hydra's ReLU6).

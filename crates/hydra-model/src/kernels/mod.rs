@@ -42,10 +42,10 @@ pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
 /// this layer's weight, bias, stride, padding and groups), computed the fastest way the case
 /// allows: a depthwise 1×1 convolution is a per-channel scale; while training, a dense 1×1
 /// convolution is a batched matrix product (its backward is two products, several times faster
-/// than burn-flex's generic convolution backward); on burn-flex, dense 1×1 convolutions and
-/// dense 3×3 convolutions of few input channels (the stem) in inference, depthwise 3×3
-/// convolutions and dense 3×3 stride-1 convolutions (the task heads) run hydra's CPU kernels;
-/// anything else is Burn's `conv2d`.
+/// than burn-flex's generic convolution backward); on burn-flex, dense 1×1 convolutions (forward
+/// and backward as per-image matrix products), dense 3×3 convolutions of few input channels
+/// (the stem) in inference, depthwise 3×3 convolutions and dense 3×3 stride-1 convolutions (the
+/// task heads) run hydra's CPU kernels; anything else is Burn's `conv2d`.
 pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [cout, cin_g, kh, kw] = conv.weight.dims();
     let [b, cin, h, w] = x.dims();
@@ -63,15 +63,15 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
         if conv.groups == cin && cin_g == 1 && cout == cin {
             return bias(x * conv.weight.val().reshape([1, cout, 1, 1]));
         }
-        if conv.groups == 1 && x.device().is_autodiff() {
-            let y = conv.weight.val().reshape([1, cout, cin]).matmul(x.reshape([b, cin, h * w]));
-            return bias(y.reshape([b, cout, h, w]));
-        }
         #[cfg(feature = "flex")]
         if conv.groups == 1 && on_flex(&x) {
             use flex_ext::HydraKernels;
             let y = <burn::backend::Dispatch as HydraKernels>::conv1x1(x.into_dispatch(), conv.weight.val().into_dispatch());
             return bias(Tensor::from_dispatch(y));
+        }
+        if conv.groups == 1 && x.device().is_autodiff() {
+            let y = conv.weight.val().reshape([1, cout, cin]).matmul(x.reshape([b, cin, h * w]));
+            return bias(y.reshape([b, cout, h, w]));
         }
     }
     #[cfg(feature = "flex")]
