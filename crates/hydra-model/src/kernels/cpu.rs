@@ -492,6 +492,52 @@ fn channel_ranges(b: usize, c: usize, hw: usize, ch: usize) -> impl Iterator<Ite
     (0..b).map(move |i| (i * c + ch) * hw..(i * c + ch + 1) * hw)
 }
 
+/// f64 accumulator lanes of the BatchNorm sums: independent lanes let the sums vectorise
+/// (one f64 add chain would be latency-bound), in a fixed order.
+const F64_LANES: usize = 8;
+
+multiversion!(sum_f64(x: &[f32]) -> f64 {
+    let mut acc = [0f64; F64_LANES];
+    let mut chunks = x.chunks_exact(F64_LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v as f64;
+        }
+    }
+    let rest: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    acc.iter().sum::<f64>() + rest
+});
+
+multiversion!(sum_sq_dev_f64(x: &[f32], mean: f64) -> f64 {
+    let mut acc = [0f64; F64_LANES];
+    let mut chunks = x.chunks_exact(F64_LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            let d = v as f64 - mean;
+            *a += d * d;
+        }
+    }
+    let rest: f64 = chunks.remainder().iter().map(|&v| (v as f64 - mean).powi(2)).sum();
+    acc.iter().sum::<f64>() + rest
+});
+
+multiversion!(sum_g_gx_f64(g: &[f32], x: &[f32], mean: f64) -> (f64, f64) {
+    let (mut sg, mut sgx) = ([0f64; F64_LANES], [0f64; F64_LANES]);
+    let n = g.len().min(x.len()) / F64_LANES * F64_LANES;
+    for (gc, xc) in g[..n].chunks_exact(F64_LANES).zip(x[..n].chunks_exact(F64_LANES)) {
+        for l in 0..F64_LANES {
+            sg[l] += gc[l] as f64;
+            sgx[l] += gc[l] as f64 * (xc[l] as f64 - mean);
+        }
+    }
+    let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
+    for (&gv, &xv) in g[n..].iter().zip(&x[n..]) {
+        a += gv as f64;
+        b += gv as f64 * (xv as f64 - mean);
+    }
+    (a, b)
+});
+
 /// BatchNorm with batch statistics over `[B, C, HW]`: returns the output, the batch mean and
 /// the biased batch variance per channel (sums in f64).
 pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usize; 3], eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -499,9 +545,9 @@ pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usi
     let stats: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
-            let sum: f64 = channel_ranges(b, c, hw, ch).map(|r| x[r].iter().map(|&v| v as f64).sum::<f64>()).sum();
+            let sum: f64 = channel_ranges(b, c, hw, ch).map(|r| sum_f64(&x[r])).sum();
             let mean = sum / n;
-            let sq: f64 = channel_ranges(b, c, hw, ch).map(|r| x[r].iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum();
+            let sq: f64 = channel_ranges(b, c, hw, ch).map(|r| sum_sq_dev_f64(&x[r], mean)).sum();
             (mean, sq / n)
         })
         .collect();
@@ -535,15 +581,13 @@ pub fn batch_norm_train_backward(
         .map(|ch| {
             let invstd = 1.0 / (var[ch] as f64 + eps).sqrt();
             let m = mean[ch] as f64;
-            let mut sg = 0f64;
-            let mut sgx = 0f64;
+            let (mut sg, mut sgx) = (0f64, 0f64);
             for r in channel_ranges(b, c, hw, ch) {
-                for (&g, &v) in grad[r.clone()].iter().zip(&x[r]) {
-                    sg += g as f64;
-                    sgx += g as f64 * (v as f64 - m) * invstd;
-                }
+                let (g, gx) = sum_g_gx_f64(&grad[r.clone()], &x[r], m);
+                sg += g;
+                sgx += gx;
             }
-            (sg, sgx)
+            (sg, sgx * invstd)
         })
         .collect();
     let mut dx = vec![0f32; x.len()];
