@@ -790,23 +790,21 @@ multiversion!(dw3x3_dx_plane(dy: &[f32], hw: [usize; 2], w: &[f32], s: usize, dx
     }
 });
 
-/// `Σ a[i] · b[i]` over 16 lanes (vectorisable), summed in f64.
+/// `lanes[i % 16] += a[i] · b[i]` (vectorisable).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f64 {
+fn dot_into(a: &[f32], b: &[f32], lanes: &mut [f32; 16]) {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut lanes = [0f32; 16];
-    let full = n / 16 * 16;
-    for i in (0..full).step_by(16) {
+    let mut ac = a.chunks_exact(16);
+    let mut bc = b.chunks_exact(16);
+    for (x, y) in (&mut ac).zip(&mut bc) {
         for l in 0..16 {
-            lanes[l] += a[i + l] * b[i + l];
+            lanes[l] += x[l] * y[l];
         }
     }
-    let mut sum: f64 = lanes.iter().map(|&v| v as f64).sum();
-    for i in full..n {
-        sum += (a[i] * b[i]) as f64;
+    for ((l, &x), &y) in lanes.iter_mut().zip(ac.remainder()).zip(bc.remainder()) {
+        *l += x * y;
     }
-    sum
 }
 
 multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw: &mut [f64]) {
@@ -814,6 +812,9 @@ multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
     let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
     let mut ring = vec![0f32; 3 * slot];
+    // Per tap, 16 f32 lanes for the whole plane (a plane has at most a few thousand products
+    // per lane), summed in f64 at the end.
+    let mut lanes = [[0f32; 16]; 9];
     let mut next = 0;
     for oy in 0..oh {
         let top = oy * s;
@@ -829,9 +830,12 @@ multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw
             }
             let taps = dw_taps(&ring[(p % 3) * slot..(p % 3 + 1) * slot], s, wd, ow);
             for kx in 0..3 {
-                dw[ky * 3 + kx] += dot(g, taps[kx]);
+                dot_into(g, taps[kx], &mut lanes[ky * 3 + kx]);
             }
         }
+    }
+    for (d, l) in dw.iter_mut().zip(&lanes) {
+        *d += l.iter().map(|&v| v as f64).sum::<f64>();
     }
 });
 
