@@ -79,12 +79,18 @@ impl BatchNorm {
     /// `α = γ / √(σ² + ε)`. Differentiable with respect to `x`, γ and β (a frozen BatchNorm
     /// inside a training network).
     pub fn forward_inference(&self, x: Tensor<4>, relu6: bool) -> Tensor<4> {
-        let device = x.device();
-        let mean = self.running_mean.value().to_device(&device);
-        let inv_std = self.running_var.value().to_device(&device).add_scalar(self.epsilon).sqrt().recip();
+        let (alpha, shift) = self.inference_affine(&x.device());
+        crate::kernels::channel_affine(x, alpha, shift, relu6)
+    }
+
+    /// `(α, β − μ · α)` per channel, `α = γ / √(σ² + ε)`: inference-mode BatchNorm as
+    /// `x · α + (β − μ · α)`.
+    pub fn inference_affine(&self, device: &Device) -> (Tensor<1>, Tensor<1>) {
+        let mean = self.running_mean.value().to_device(device);
+        let inv_std = self.running_var.value().to_device(device).add_scalar(self.epsilon).sqrt().recip();
         let alpha = inv_std * self.gamma.val();
         let shift = self.beta.val() - mean * alpha.clone();
-        crate::kernels::channel_affine(x, alpha, shift, relu6)
+        (alpha, shift)
     }
 
     fn forward_train(&self, x: Tensor<4>) -> Tensor<4> {

@@ -98,6 +98,15 @@ pub struct ConvBn {
 impl ConvBn {
     /// `[B, cin, H, W]` → `[B, cout, H / stride, W / stride]` (rounded up).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = if !self.folded && !x.device().is_autodiff() {
+            let (alpha, shift) = self.bn.inference_affine(&x.device());
+            match crate::kernels::conv_affine(&self.conv, x, alpha, shift, self.relu6) {
+                Ok(y) => return y,
+                Err(x) => x,
+            }
+        } else {
+            x
+        };
         let y = crate::kernels::conv2d(&self.conv, x);
         if !self.folded && !(y.device().is_autodiff() && self.bn.training.is_enabled()) {
             return self.bn.forward_inference(y, self.relu6);

@@ -411,3 +411,38 @@ fn fused_depthwise_crp_equals_its_stages() {
         }
     }
 }
+
+/// Inference-mode ConvBn with the BatchNorm (and ReLU6) applied inside the convolution's
+/// kernel gives exactly what the convolution followed by the separate BatchNorm pass gives:
+/// dense 1×1, depthwise 3×3 at strides 1 and 2, with and without ReLU6.
+#[test]
+fn fused_conv_batch_norm_equals_the_two_passes() {
+    use burn::module::{Param, RunningState};
+    use hydra_model::conv_bn::ConvBnConfig;
+    let device = Device::flex();
+    for (cin, cout, k, stride, groups, relu6, h, w) in [
+        (6, 10, 1, 1, 1, true, 7, 130),
+        (40, 24, 1, 1, 1, false, 33, 40),
+        (8, 8, 3, 1, 8, true, 9, 11),
+        (8, 8, 3, 2, 8, true, 10, 7),
+        (5, 5, 3, 2, 5, false, 9, 12),
+    ] {
+        let mut cb = ConvBnConfig::new(cin, cout, k).with_stride(stride).with_groups(groups).with_relu6(relu6).init(&device);
+        let stats = |seed: u64, lo: f32, hi: f32| {
+            Tensor::<1>::from_data(TensorData::new((0..cout).map(|i| lo + (hi - lo) * (((i as u64 * 7919 + seed) % 97) as f32 / 97.0)).collect::<Vec<f32>>(), [cout]), &device)
+        };
+        cb.bn.gamma = Param::from_tensor(stats(1, 0.5, 30.0));
+        cb.bn.beta = Param::from_tensor(stats(2, -1.0, 1.0));
+        cb.bn.running_mean = RunningState::new(stats(3, -0.01, 0.01));
+        cb.bn.running_var = RunningState::new(stats(4, 1e-5, 1e-3));
+        let x = Tensor::<4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let fused = vec4(cb.forward(x.clone()));
+        let separate = vec4(cb.bn.forward_inference(hydra_model::kernels::conv2d(&cb.conv, x), relu6));
+        let case = format!("cin {cin} cout {cout} k {k} s {stride} relu6 {relu6}");
+        assert_eq!(fused.len(), separate.len(), "{case}");
+        assert!(fused.iter().zip(&separate).all(|(a, b)| a.to_bits() == b.to_bits()), "{case}");
+        if relu6 {
+            assert!(fused.iter().any(|&v| v == 6.0) && fused.iter().any(|&v| v == 0.0), "ReLU6 clamps both ends: {case}");
+        }
+    }
+}

@@ -5,23 +5,36 @@
 
 use rayon::prelude::*;
 
+use super::cpu::{affine_plane, Epilogue};
+
 /// Output columns per parallel chunk.
 const COLUMNS: usize = 512;
 
-/// `x: [B, Cin, HW]`, `w: [Cout, Cin]` → `[B, Cout, HW]`.
-pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize) -> Vec<f32> {
+/// `x: [B, Cin, HW]`, `w: [Cout, Cin]` → `[B, Cout, HW]`. With `epilogue`, each output
+/// row then gets `y · scale[o] + shift[o]` (and ReLU6) while it is in cache: inference-mode
+/// BatchNorm without a pass of its own, with the same arithmetic as the separate pass.
+pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue) -> Vec<f32> {
     assert_eq!(x.len(), b * cin * hw, "conv1x1: input size");
     assert_eq!(w.len(), cout * cin, "conv1x1: weight size");
-    per_image_product(w, [1, cin], x, [b, cin, hw], cout)
+    if let Some((scale, shift, _)) = epilogue {
+        assert!(scale.len() == cout && shift.len() == cout, "conv1x1: epilogue size");
+    }
+    per_image_product(w, [1, cin], x, [b, cin, hw], cout, epilogue)
 }
 
 /// `Y[b] = L · R[b]` for every image, with `L` an `m × k` matrix whose element `(i, c)` is
 /// `lhs[i·rs + c·cs]` (`[rs, cs]` = `lhs_strides`) and `R[b]` the row-major `k × hw` block
 /// `b` of `rhs`: `[B, m, hw]`.
-fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]: [usize; 3], m_total: usize) -> Vec<f32> {
+fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]: [usize; 3], m_total: usize, epilogue: Epilogue) -> Vec<f32> {
     let total = b * m_total * hw;
     if k == 0 || total == 0 {
-        return vec![0.0; total];
+        let mut out = vec![0.0; total];
+        if let Some((scale, shift, relu6)) = epilogue {
+            for (p, plane) in out.chunks_mut(hw.max(1)).enumerate() {
+                affine_plane(plane, scale[p % m_total], shift[p % m_total], relu6);
+            }
+        }
+        return out;
     }
     let mut out: Vec<f32> = Vec::with_capacity(total);
     // Tasks are (image, row block, column chunk); small planes (the encoder's last stages)
@@ -48,6 +61,14 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
                 0.0, 1.0, false, false, false,
                 gemm::Parallelism::None,
             );
+            if let Some((scale, shift, relu6)) = epilogue {
+                for o in o0..o0 + m {
+                    // SAFETY: row o, columns j0 .. j0 + len of image i: written above by this
+                    // task only.
+                    let row = std::slice::from_raw_parts_mut((op as *mut f32).add((i * m_total + o) * hw + j0), len);
+                    affine_plane(row, scale[o], shift[o], relu6);
+                }
+            }
         }
     });
     // SAFETY: the chunks above cover every (image, row, column) of the output exactly once.
@@ -65,7 +86,7 @@ pub fn conv1x1_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, hw]: [usize; 
     assert_eq!(x.len(), b * cin * hw, "conv1x1_backward: input size");
     assert_eq!(dy.len(), b * cout * hw, "conv1x1_backward: gradient size");
     // Wᵀ: element (c, o) is w[o·cin + c].
-    let dx = want_dx.then(|| per_image_product(w, [cin, 1], dy, [b, cout, hw], cin));
+    let dx = want_dx.then(|| per_image_product(w, [cin, 1], dy, [b, cout, hw], cin, None));
     let size = cout * cin;
     let chunks = hw.div_ceil(GRAD_COLUMNS);
     if size == 0 || b * chunks == 0 {
@@ -113,7 +134,7 @@ mod tests {
         for &([b, cin, hw], cout) in &[([2, 3, 5], 4), ([1, 7, 1300], 9), ([3, 1, 1], 1), ([1, 16, 513], 2), ([1, 20, 30], 70)] {
             let x: Vec<f32> = (0..b * cin * hw).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
             let w: Vec<f32> = (0..cout * cin).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
-            let y = conv1x1(&x, &w, [b, cin, hw], cout);
+            let y = conv1x1(&x, &w, [b, cin, hw], cout, None);
             for i in 0..b {
                 for o in 0..cout {
                     for p in 0..hw {

@@ -476,7 +476,11 @@ pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
     out
 }
 
-multiversion!(affine_plane(v: &mut [f32], scale: f32, shift: f32, relu6: bool) {
+/// A per-output-channel epilogue of a convolution: `(scale, shift, relu6)`, applied as
+/// [`affine_plane`] to each output row while it is still in cache.
+pub type Epilogue<'a> = Option<(&'a [f32], &'a [f32], bool)>;
+
+multiversion!(pub(crate) affine_plane(v: &mut [f32], scale: f32, shift: f32, relu6: bool) {
     if relu6 {
         for o in v.iter_mut() {
             let y = *o * scale + shift;
@@ -896,12 +900,16 @@ multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw
 
 /// Depthwise 3×3 convolution, padding 1, stride `s` (1 or 2): `x [B, C, H, W]`,
 /// `w [C, 1, 3, 3]` → `[B, C, H', W']`.
-pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize) -> Vec<f32> {
+/// With `epilogue`, each output plane then gets `y · scale[c] + shift[c]` (and ReLU6).
+pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize, epilogue: Epilogue) -> Vec<f32> {
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
     let mut out = vec![0f32; b * c * oh * ow];
     out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
         let ch = p % c;
         dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, o);
+        if let Some((scale, shift, relu6)) = epilogue {
+            affine_plane(o, scale[ch], shift[ch], relu6);
+        }
     });
     out
 }

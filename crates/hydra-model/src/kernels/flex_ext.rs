@@ -79,6 +79,12 @@ pub trait HydraKernels: Backend {
     fn conv3x3_few_inputs(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
     /// Dense 1×1 convolution, no bias: `x [B, Cin, H, W]`, `w [Cout, Cin, 1, 1]` → `[B, Cout, H, W]`.
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// [`conv1x1`](HydraKernels::conv1x1) followed by [`channel_affine`](HydraKernels::channel_affine)
+    /// (inference-mode BatchNorm and ReLU6), fused on the CPU.
+    fn conv1x1_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
+    /// [`depthwise3x3`](HydraKernels::depthwise3x3) followed by
+    /// [`channel_affine`](HydraKernels::channel_affine), fused on the CPU.
+    fn depthwise3x3_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
     /// `x · scale[c] + shift[c]`, then ReLU6 if `relu6`: `x [B, C, H, W]`, `scale`, `shift` `[C]`.
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
     /// Depthwise Chained Residual Pooling without bias: `x [B, C, H, W]`, `w [stages, C]`;
@@ -130,7 +136,7 @@ impl HydraKernels for Flex {
     fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
         let (x, [b, c, h, wd]) = f32_planes(&x);
         let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
-        tensor(cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride), [b, c, oh, ow])
+        tensor(cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride, None), [b, c, oh, ow])
     }
 
     fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -151,7 +157,23 @@ impl HydraKernels for Flex {
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, [b, cin, h, wd]) = f32_planes(&x);
         let cout = w.layout().shape()[0];
-        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout), [b, cout, h, wd])
+        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, None), [b, cout, h, wd])
+    }
+
+    fn conv1x1_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
+        let (x, [b, cin, h, wd]) = f32_planes(&x);
+        let cout = w.layout().shape()[0];
+        let (scale, shift) = (vec1(&scale), vec1(&shift));
+        let y = conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)));
+        tensor(y, [b, cout, h, wd])
+    }
+
+    fn depthwise3x3_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
+        let (x, [b, c, h, wd]) = f32_planes(&x);
+        let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
+        let (scale, shift) = (vec1(&scale), vec1(&shift));
+        let y = cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride, Some((&scale, &shift, relu6)));
+        tensor(y, [b, c, oh, ow])
     }
 
     fn channel_affine(x: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
@@ -395,7 +417,7 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let (xc, dims) = f32_planes(&x.into_primitive());
         let [b, c, h, wd] = dims;
         let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
-        let y = tensor(cpu::depthwise3x3(xc.storage::<f32>(), &wv, dims, stride), [b, c, oh, ow]);
+        let y = tensor(cpu::depthwise3x3(xc.storage::<f32>(), &wv, dims, stride, None), [b, c, oh, ow]);
         match DepthwiseBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, stride), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
@@ -428,11 +450,23 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let cout = w.primitive().layout().shape()[0];
         let (xc, dims) = f32_planes(&x.into_primitive());
         let [b, cin, h, wd] = dims;
-        let y = tensor(conv1x1::conv1x1(xc.storage::<f32>(), &wv, [b, cin, h * wd], cout), [b, cout, h, wd]);
+        let y = tensor(conv1x1::conv1x1(xc.storage::<f32>(), &wv, [b, cin, h * wd], cout, None), [b, cout, h, wd]);
         match Conv1x1Backward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    /// The two operations one after the other (differentiable as each of them).
+    fn conv1x1_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
+        let y = <Self as HydraKernels>::conv1x1(x, w);
+        <Self as HydraKernels>::channel_affine(y, scale, shift, relu6)
+    }
+
+    /// The two operations one after the other (differentiable as each of them).
+    fn depthwise3x3_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
+        let y = <Self as HydraKernels>::depthwise3x3(x, w, stride);
+        <Self as HydraKernels>::channel_affine(y, scale, shift, relu6)
     }
 
     /// Differentiable through Autodiff's own multiply and add (and hydra's ReLU6).

@@ -123,6 +123,32 @@ pub fn channel_affine(x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>, relu6: b
     if relu6 { self::relu6(y) } else { y }
 }
 
+/// A convolution without bias followed by `y · scale[c] + shift[c]` and ReLU6 if `relu6`
+/// (inference-mode BatchNorm), as one pass over the output where a fused CPU kernel exists
+/// (burn-flex without autodiff: dense 1×1 and depthwise 3×3 convolutions). Gives the input
+/// back as `Err` otherwise, for the caller to run the two steps.
+pub fn conv_affine(conv: &burn::nn::conv::Conv2d, x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>, relu6: bool) -> Result<Tensor<4>, Tensor<4>> {
+    #[cfg(feature = "flex")]
+    {
+        use flex_ext::HydraKernels;
+        let [cout, cin_g, kh, kw] = conv.weight.dims();
+        let cin = x.dims()[1];
+        let padded = |p: usize| matches!(conv.padding, burn::nn::PaddingConfig2d::Explicit(t, l, b, r) if [t, l, b, r] == [p; 4])
+            || (p == 0 && matches!(conv.padding, burn::nn::PaddingConfig2d::Valid));
+        let plain = conv.bias.is_none() && conv.dilation == [1, 1] && on_flex(&x) && !x.device().is_autodiff() && scale.dtype() == burn::tensor::DType::F32;
+        if plain && [kh, kw] == [1, 1] && conv.groups == 1 && conv.stride == [1, 1] && padded(0) {
+            let y = <burn::backend::Dispatch as HydraKernels>::conv1x1_affine(x.into_dispatch(), conv.weight.val().into_dispatch(), scale.into_dispatch(), shift.into_dispatch(), relu6);
+            return Ok(Tensor::from_dispatch(y));
+        }
+        if plain && [kh, kw] == [3, 3] && conv.groups == cin && cin_g == 1 && cout == cin && padded(1) && conv.stride[0] == conv.stride[1] && conv.stride[0] <= 2 {
+            let y = <burn::backend::Dispatch as HydraKernels>::depthwise3x3_affine(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0], scale.into_dispatch(), shift.into_dispatch(), relu6);
+            return Ok(Tensor::from_dispatch(y));
+        }
+    }
+    let _ = (conv, &scale, &shift, relu6);
+    Err(x)
+}
+
 /// Depthwise Chained Residual Pooling (no bias): `x [B, C, H, W]`, `w [stages, C]` →
 /// `[B, C, H, W]` with `top = x; per stage: top = maxpool5(top) · w[s]; x = x + top`. Fused
 /// per channel plane on burn-flex; the same operations one by one elsewhere.

@@ -3,11 +3,11 @@
 /// Run `$body` compiled for the widest vector unit the CPU has (AVX-512, AVX2, or the
 /// baseline), chosen at run time: the inner loops are written to be auto-vectorised.
 macro_rules! multiversion {
-    ($name:ident ( $($arg:ident : $ty:ty),* ) $body:block) => {
-        multiversion!($name ( $($arg : $ty),* ) -> () $body);
+    ($vis:vis $name:ident ( $($arg:ident : $ty:ty),* ) $body:block) => {
+        multiversion!($vis $name ( $($arg : $ty),* ) -> () $body);
     };
-    ($name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty $body:block) => {
-        fn $name($($arg: $ty),*) -> $ret {
+    ($vis:vis $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty $body:block) => {
+        $vis fn $name($($arg: $ty),*) -> $ret {
             #[inline(always)]
             fn imp($($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
