@@ -98,6 +98,10 @@ multiversion!(pool_plane_fast(plane: &[f32], h: usize, w: usize, out: &mut [f32]
 /// to the first element in row-major order (strict `>` keeps the earlier candidate).
 #[inline(always)]
 fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
+    let Some(arg) = arg else {
+        return pool_plane_values(plane, h, w, out);
+    };
+    let arg = Some(arg);
     let pw = w + 4;
     let mut padded = vec![f32::NEG_INFINITY; pw];
     let mut m = vec![0f32; h * w];
@@ -152,6 +156,60 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
                 }
             }
         }
+    }
+}
+
+/// `dst[i] = max(src[0][i], …, src[k−1][i])` for up to five sources (one pass, no copies).
+#[inline(always)]
+fn max_of(dst: &mut [f32], src: &[&[f32]]) {
+    match *src {
+        [a, b, c, d, e] => {
+            for (((((o, &a), &b), &c), &d), &e) in dst.iter_mut().zip(a).zip(b).zip(c).zip(d).zip(e) {
+                *o = a.max(b).max(c).max(d).max(e);
+            }
+        }
+        [a, b, c, d] => {
+            for ((((o, &a), &b), &c), &d) in dst.iter_mut().zip(a).zip(b).zip(c).zip(d) {
+                *o = a.max(b).max(c).max(d);
+            }
+        }
+        [a, b, c] => {
+            for (((o, &a), &b), &c) in dst.iter_mut().zip(a).zip(b).zip(c) {
+                *o = a.max(b).max(c);
+            }
+        }
+        [a, b] => {
+            for ((o, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+                *o = a.max(b);
+            }
+        }
+        [a] => dst.copy_from_slice(&a[..dst.len()]),
+        _ => unreachable!("max_of: 1 to 5 sources"),
+    }
+}
+
+/// The separable pool without argmax, NaN-free: each row's window maxima straight from
+/// the input row (edges clipped), then each output row as the maximum of up to five rows of
+/// those, with no padded copies.
+#[inline(always)]
+fn pool_plane_values(plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
+    let mut m = vec![0f32; h * w];
+    for (r, mr) in plane.chunks_exact(w).zip(m.chunks_exact_mut(w)) {
+        if w > 4 {
+            let n = w - 4;
+            max_of(&mut mr[2..2 + n], &[&r[..n], &r[1..1 + n], &r[2..2 + n], &r[3..3 + n], &r[4..4 + n]]);
+        }
+        for x in (0..w.min(2)).chain(w.saturating_sub(2).max(2)..w) {
+            mr[x] = r[x.saturating_sub(2)..(x + 3).min(w)].iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        }
+    }
+    for (y, dst) in out.chunks_exact_mut(w).enumerate().take(h) {
+        let (lo, hi) = (y.saturating_sub(2), (y + 3).min(h));
+        let mut rows: [&[f32]; 5] = [&[]; 5];
+        for (slot, r) in rows.iter_mut().zip(lo..hi) {
+            *slot = &m[r * w..(r + 1) * w];
+        }
+        max_of(dst, &rows[..hi - lo]);
     }
 }
 
@@ -388,7 +446,8 @@ mod tests {
     #[test]
     fn pool_matches_the_direct_definition_including_ties() {
         let mut g = crate::init::SplitMix64::new(5);
-        for (h, w) in [(1, 1), (2, 7), (6, 5), (13, 17)] {
+        // Every edge case of the window clipping: sizes 1 to 5 and beyond, in both directions.
+        for (h, w) in [(1, 1), (2, 7), (6, 5), (13, 17), (3, 4), (4, 3), (5, 40), (40, 2)] {
             // Few distinct values: many ties.
             let x: Vec<f32> = (0..2 * h * w).map(|_| g.below(4) as f32).collect();
             let (out, arg) = max_pool5(&x, 2, h, w, true);
