@@ -2,22 +2,27 @@
 # hydra against PyTorch eager and ONNX Runtime on this machine, in one run (the README's
 # performance table). Needs a release build and a Python with torch, onnx, onnxruntime:
 #   python3 -m venv ~/.venvs/hydra-ref && ~/.venvs/hydra-ref/bin/pip install torch onnx onnxruntime numpy pillow safetensors
-#   scripts/bench_compare.sh [PYTHON]
+#   scripts/bench_compare.sh [PYTHON]            # ROUNDS=3 by default
 # Every measurement runs in its own process (peak memory is per process), 2 threads each.
+# Shared machines drift by 20 % and more within minutes, so hydra and its reference alternate,
+# ROUNDS times; compare the ratio of the medians over the rounds, then the spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-$HOME/.venvs/hydra-ref/bin/python}
+ROUNDS=${ROUNDS:-3}
 H=target/release/hydra
 export RAYON_NUM_THREADS=2
 cargo build --release --quiet
-echo "== inference 480x640, batch 1"
-$H bench infer --repeats 7 | tail -1
-$H bench infer --repeats 7 --fold-bn | tail -1
-$PY scripts/bench_torch.py infer --repeats 7 --threads 2
-$PY scripts/bench_torch.py ort --repeats 15 --threads 2 2>/dev/null | tail -1
-echo "== training step 256x256, batch 4 (forward, CE + L1, backward, SGD)"
-$H bench train --repeats 7 | tail -1
-$PY scripts/bench_torch.py train --repeats 7 --threads 2
+for round in $(seq "$ROUNDS"); do
+    echo "== round $round: inference 480x640, batch 1"
+    $H bench infer --repeats 9 | tail -1
+    $PY scripts/bench_torch.py ort --repeats 15 --threads 2 2>/dev/null | tail -1
+    [ "$round" = 1 ] && $PY scripts/bench_torch.py infer --repeats 7 --threads 2
+    [ "$round" = 1 ] && $H bench infer --repeats 9 --fold-bn | tail -1
+    echo "== round $round: training step 256x256, batch 4 (forward, CE + L1, backward, SGD)"
+    $H bench train --repeats 7 | tail -1
+    $PY scripts/bench_torch.py train --repeats 7 --threads 2
+done
 echo "== input pipeline (decode + augment + batch, real 480x640 frames) and synthetic scenes"
 $H bench data --repeats 3 --workers 2 | tail -1
 $H bench synth --repeats 20 | tail -1

@@ -1,10 +1,22 @@
+//! Where an inference at 480×640 spends its time: the whole network and each stage
+//! (encoder, stem, decoder, crp1, heads) run on their own, the third-fastest of 12 runs, in
+//! ms, on burn-flex. For profiling work on the CPU kernels; `hydra bench` is the benchmark.
+//!
+//! `cargo run --release -p hydra-model --example stage_times`
+
 use burn::prelude::*;
 use hydra_model::HydraNetConfig;
 use std::time::Instant;
 
+/// The third-fastest of 12 runs of `f`, in ms.
 fn best<T>(mut f: impl FnMut() -> T) -> f64 {
     let mut v = vec![];
-    for _ in 0..12 { let t = Instant::now(); let r = f(); v.push(t.elapsed().as_secs_f64()); drop(r); }
+    for _ in 0..12 {
+        let t = Instant::now();
+        let r = f();
+        v.push(t.elapsed().as_secs_f64());
+        drop(r);
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[2] * 1e3
 }

@@ -373,28 +373,37 @@ pub fn bilinear_backward(grad: &[f32], planes: usize, [h, w]: [usize; 2], [oh, o
     let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
     let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
     let mut gx = vec![0f32; planes * h * w];
+    let taps = Taps { hi0: &hi0, hi1: &hi1, hl0: &hl0, hl1: &hl1, wi0: &wi0, wi1: &wi1, wl0: &wl0, wl1: &wl1 };
     gx.par_chunks_mut(h * w).enumerate().for_each(|(p, gx)| {
-        let g = &grad[p * oh * ow..(p + 1) * oh * ow];
-        let mut tmp = vec![0f32; h * ow];
-        for i in 0..oh {
-            let row = &g[i * ow..(i + 1) * ow];
-            let (r0, r1) = (hi0[i] as usize, hi1[i] as usize);
-            for j in 0..ow {
-                tmp[r0 * ow + j] += hl0[i] * row[j];
-                tmp[r1 * ow + j] += hl1[i] * row[j];
-            }
-        }
-        for y in 0..h {
-            let t = &tmp[y * ow..(y + 1) * ow];
-            let dst = &mut gx[y * w..(y + 1) * w];
-            for j in 0..ow {
-                dst[wi0[j] as usize] += wl0[j] * t[j];
-                dst[wi1[j] as usize] += wl1[j] * t[j];
-            }
-        }
+        bilinear_backward_plane(&grad[p * oh * ow..(p + 1) * oh * ow], [h, w], [oh, ow], &taps, gx);
     });
     gx
 }
+
+multiversion!(bilinear_backward_plane(g: &[f32], hw: [usize; 2], ohw: [usize; 2], t: &Taps<'_>, gx: &mut [f32]) {
+    let [h, w] = hw;
+    let [oh, ow] = ohw;
+    // Height pass into a [h, ow] buffer: each output row adds into its two source rows, one
+    // contiguous (vectorised) update after the other, in the order of the per-element form.
+    let mut tmp = vec![0f32; h * ow];
+    for i in 0..oh {
+        let row = &g[i * ow..(i + 1) * ow];
+        for (r, l) in [(t.hi0[i] as usize, t.hl0[i]), (t.hi1[i] as usize, t.hl1[i])] {
+            for (d, &v) in tmp[r * ow..(r + 1) * ow].iter_mut().zip(row) {
+                *d += l * v;
+            }
+        }
+    }
+    // Width pass: a scatter into the input columns.
+    for y in 0..h {
+        let tr = &tmp[y * ow..(y + 1) * ow];
+        let dst = &mut gx[y * w..(y + 1) * w];
+        for j in 0..ow {
+            dst[t.wi0[j] as usize] += t.wl0[j] * tr[j];
+            dst[t.wi1[j] as usize] += t.wl1[j] * tr[j];
+        }
+    }
+});
 
 #[cfg(test)]
 mod tests {
@@ -507,10 +516,18 @@ multiversion!(relu6_slice(v: &mut [f32]) {
     }
 });
 
+/// ReLU6's backward for one element: `g` where `0 < y < 6`, else +0. Written with a bit
+/// mask instead of a select, which the compiler may turn into unpredictable branches.
+#[inline(always)]
+fn relu6_pass(g: f32, y: f32) -> f32 {
+    let keep = ((y > 0.0) & (y < 6.0)) as u32;
+    f32::from_bits(g.to_bits() & keep.wrapping_neg())
+}
+
 multiversion!(relu6_backward_slice(y: &[f32], g: &[f32], out: &mut [f32]) {
     for ((o, &v), &gv) in out.iter_mut().zip(y).zip(g) {
         // PyTorch: the gradient passes where 0 < x < 6, i.e. where 0 < y < 6.
-        *o = if v > 0.0 && v < 6.0 { gv } else { 0.0 };
+        *o = relu6_pass(gv, v);
     }
 });
 
@@ -823,14 +840,22 @@ pub(crate) fn dw_padded_row(x: &[f32], [h, wd]: [usize; 2], p: usize, s: usize, 
     } else {
         let half = (wd + 2).div_ceil(2);
         let (even, odd) = dst.split_at_mut(half);
-        // Padded column k is row[k − 1]: even k = 2j ← row[2j − 1], odd k = 2j + 1 ← row[2j].
+        // Padded column k is row[k − 1]: even k = 2j ← row[2j − 1], odd k = 2j + 1 ← row[2j];
+        // the columns past the row are padding.
+        let pairs = wd / 2;
         even[0] = 0.0;
-        for j in 1..half {
-            even[j] = if 2 * j - 1 < wd { row[2 * j - 1] } else { 0.0 };
+        for ((o, e), c) in odd.iter_mut().zip(even[1..].iter_mut()).zip(row.chunks_exact(2)) {
+            *o = c[0];
+            *e = c[1];
         }
-        for j in 0..(wd + 2) / 2 {
-            odd[j] = if 2 * j < wd { row[2 * j] } else { 0.0 };
-        }
+        let odd_end = if wd % 2 == 1 {
+            odd[pairs] = row[wd - 1];
+            pairs + 1
+        } else {
+            pairs
+        };
+        even[pairs + 1..].fill(0.0);
+        odd[odd_end..].fill(0.0);
     }
 }
 
@@ -900,9 +925,16 @@ multiversion!(dw3x3_dx_plane(dy: &[f32], hw: [usize; 2], w: &[f32], s: usize, dx
         if s == 1 {
             d.copy_from_slice(&row[1..1 + wd]);
         } else {
-            // Input column c is padded column c + 1: odd (c even) or even (c odd).
-            for (c, v) in d.iter_mut().enumerate() {
-                *v = if c % 2 == 0 { row[half + c / 2] } else { row[(c + 1) / 2] };
+            // Input column c is padded column c + 1: odd (c = 2m: odd[m]) or even
+            // (c = 2m + 1: even[m + 1]).
+            let (even, odd) = row.split_at(half);
+            let mut pairs = d.chunks_exact_mut(2);
+            for ((v, &o), &e) in (&mut pairs).zip(odd).zip(&even[1..]) {
+                v[0] = o;
+                v[1] = e;
+            }
+            if let [last] = pairs.into_remainder() {
+                *last = odd[wd / 2];
             }
         }
     }
