@@ -75,7 +75,7 @@ pub fn task_losses(net: &HydraNet, batch: hydra_data::batch::Batch, tasks: &[Tas
             let zero = || pred.clone().sum().mul_scalar(0.0);
             match t {
                 Task::Segmentation => match batch.labels.clone() {
-                    Some(l) => cross_entropy(to_label_size(pred, [h, w]), l, ignore),
+                    Some(l) => hydra_model::kernels::upsampled_cross_entropy(pred, l, ignore),
                     None => zero(),
                 },
                 Task::Depth => match batch.depth.clone() {

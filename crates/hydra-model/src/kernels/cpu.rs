@@ -732,7 +732,7 @@ pub fn exp_fast(x: f32) -> f32 {
     if x.is_nan() { x } else { e }
 }
 
-multiversion!(softmax_terms(x: &[f32], maxv: &[f32], se: &mut [f32], store: Option<&mut [f32]>) {
+multiversion!(pub(crate) softmax_terms(x: &[f32], maxv: &[f32], se: &mut [f32], store: Option<&mut [f32]>) {
     match store {
         Some(dst) => {
             for (((d, s), &v), &m) in dst.iter_mut().zip(se.iter_mut()).zip(x).zip(maxv) {

@@ -14,7 +14,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 
-use super::{conv1x1, conv3x3, cpu};
+use super::{conv1x1, conv3x3, cpu, upsampled_ce};
 
 fn f32_planes(x: &FlexTensor) -> (FlexTensor, [usize; 4]) {
     let x = x.to_contiguous();
@@ -69,6 +69,9 @@ pub trait HydraKernels: Backend {
     /// Mean cross-entropy over pixels not labelled `ignore`: `logits [B, C, H, W]`, `labels
     /// [B, H, W]` → `[1]` (0 when no pixel is valid).
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self>;
+    /// [`cross_entropy`](HydraKernels::cross_entropy) of `logits [B, C, h, w]` upsampled
+    /// (bilinear) to the labels' size `[B, H, W]`, without the upsampled tensor → `[1]`.
+    fn upsampled_cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self>;
     /// Depthwise 3×3 convolution, padding 1, stride 1 or 2: `x [B, C, H, W]`, `w [C, 1, 3, 3]`.
     fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
     /// Dense 3×3 convolution, stride 1, padding 1, no bias: `x [B, Cin, H, W]`,
@@ -90,6 +93,12 @@ pub trait HydraKernels: Backend {
     /// Depthwise Chained Residual Pooling without bias: `x [B, C, H, W]`, `w [stages, C]`;
     /// `top = x; per stage: top = maxpool5(top) · w[s]; x = x + top`.
     fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// `[H, W]` of labels `[B, H, W]`.
+fn label_size(t: &FlexTensor) -> [usize; 2] {
+    let s = t.layout().shape();
+    [s[1], s[2]]
 }
 
 fn labels_i64(t: &FlexTensor) -> Vec<i64> {
@@ -193,6 +202,13 @@ impl HydraKernels for Flex {
         let (sum, count) = cpu::cross_entropy(x.storage::<f32>(), &labels_i64(&labels), [b, c, h * w], ignore);
         tensor1(vec![(sum / count.max(1) as f64) as f32])
     }
+
+    fn upsampled_cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&logits);
+        let size = label_size(&labels);
+        let (sum, count) = upsampled_ce::upsampled_cross_entropy(x.storage::<f32>(), &labels_i64(&labels), dims, size, ignore);
+        tensor1(vec![(sum / count.max(1) as f64) as f32])
+    }
 }
 
 #[derive(Debug)]
@@ -278,6 +294,27 @@ impl Backward<Flex, 1> for CrossEntropyBackward {
             let s = x.layout().shape();
             let dims = [s[0], s[1], s[2], s[3]];
             let g = cpu::cross_entropy_backward(x.storage::<f32>(), &labels, [dims[0], dims[1], dims[2] * dims[3]], ignore, count, scale);
+            grads.register::<Flex>(node.id, tensor(g, dims));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct UpsampledCrossEntropyBackward;
+
+impl Backward<Flex, 1> for UpsampledCrossEntropyBackward {
+    /// Logits, labels, label size, ignore value, valid pixel count.
+    type State = (FlexTensor, Arc<Vec<i64>>, [usize; 2], i64, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, labels, size, ignore, count) = ops.state;
+        if let Some(node) = parent {
+            let scale = vec1(&grad)[0];
+            let s = x.layout().shape();
+            let dims = [s[0], s[1], s[2], s[3]];
+            let g = upsampled_ce::upsampled_cross_entropy_backward(x.storage::<f32>(), &labels, dims, size, ignore, count, scale);
             grads.register::<Flex>(node.id, tensor(g, dims));
         }
     }
@@ -502,6 +539,19 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let loss = tensor1(vec![(sum / count.max(1) as f64) as f32]);
         match CrossEntropyBackward.prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((x, labels, ignore, count), loss),
+            OpsKind::UnTracked(prep) => prep.finish(loss),
+        }
+    }
+
+    fn upsampled_cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
+        let node = logits.node();
+        let (x, dims) = f32_planes(&logits.into_primitive());
+        let size = label_size(&labels);
+        let labels = Arc::new(labels_i64(&labels));
+        let (sum, count) = upsampled_ce::upsampled_cross_entropy(x.storage::<f32>(), &labels, dims, size, ignore);
+        let loss = tensor1(vec![(sum / count.max(1) as f64) as f32]);
+        match UpsampledCrossEntropyBackward.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((x, labels, size, ignore, count), loss),
             OpsKind::UnTracked(prep) => prep.finish(loss),
         }
     }

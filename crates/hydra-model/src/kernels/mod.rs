@@ -9,6 +9,7 @@ pub mod conv1x1;
 #[cfg(feature = "flex")]
 pub mod conv3x3;
 pub mod cpu;
+pub mod upsampled_ce;
 #[cfg(feature = "flex")]
 mod flex_ext;
 
@@ -190,6 +191,23 @@ pub fn cross_entropy(logits: Tensor<4>, labels: Tensor<3, burn::tensor::Int>, ig
         return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::cross_entropy(logits.into_dispatch(), labels.into_dispatch(), ignore));
     }
     cross_entropy_portable(logits, labels, ignore)
+}
+
+/// [`cross_entropy`] of `logits [B, C, h, w]` upsampled (bilinear, align_corners = false)
+/// to the size of `labels [B, H, W]`, as the reference training computes its loss: `[1]`.
+/// On burn-flex, without ever holding the upsampled logits (bit-identical to the two steps).
+pub fn upsampled_cross_entropy(logits: Tensor<4>, labels: Tensor<3, burn::tensor::Int>, ignore: i64) -> Tensor<1> {
+    let [_, _, h, w] = logits.dims();
+    let [_, oh, ow] = labels.dims();
+    if [h, w] == [oh, ow] {
+        return cross_entropy(logits, labels, ignore);
+    }
+    #[cfg(feature = "flex")]
+    if on_flex(&logits) {
+        use flex_ext::HydraKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::upsampled_cross_entropy(logits.into_dispatch(), labels.into_dispatch(), ignore));
+    }
+    cross_entropy(resize_bilinear(logits, [oh, ow]), labels, ignore)
 }
 
 /// [`cross_entropy`] from Burn operations (any backend).
