@@ -7,6 +7,8 @@
 //! `src = max(scale · (dst + 0.5) − 0.5, 0)` with `scale = in / out` in f32 and combines
 //! `λh0 · (λw0 · a + λw1 · b) + λh1 · (λw0 · c + λw1 · d)`.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::resize::linear_taps;
@@ -193,7 +195,22 @@ fn max_of(dst: &mut [f32], src: &[&[f32]]) {
 /// those, with no padded copies.
 #[inline(always)]
 fn pool_plane_values(plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
-    let mut m = vec![0f32; h * w];
+    thread_local! {
+        /// The row maxima of one plane, reused from plane to plane (every element is written
+        /// before it is read).
+        static ROW_MAXIMA: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    ROW_MAXIMA.with_borrow_mut(|m| {
+        if m.len() < h * w {
+            m.resize(h * w, 0.0);
+        }
+        pool_plane_values_with(plane, h, w, out, &mut m[..h * w]);
+    });
+}
+
+// Its own vectorised entry point: the thread-local's closure does not inherit the caller's
+// target features.
+multiversion!(pool_plane_values_with(plane: &[f32], h: usize, w: usize, out: &mut [f32], m: &mut [f32]) {
     for (r, mr) in plane.chunks_exact(w).zip(m.chunks_exact_mut(w)) {
         if w > 4 {
             let n = w - 4;
@@ -211,7 +228,7 @@ fn pool_plane_values(plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
         }
         max_of(dst, &rows[..hi - lo]);
     }
-}
+});
 
 /// One plane with NaN handling (a NaN wins its windows), element by element.
 fn pool_plane_nan(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
@@ -871,7 +888,7 @@ pub(crate) fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3
     }
 }
 
-multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [f32]) {
+multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [MaybeUninit<f32>]) {
     let [h, wd] = hw;
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
     // A ring of three padded rows: each input row is read once.
@@ -890,10 +907,13 @@ multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &
         let [b0, b1, b2] = dw_taps(row(1), s, wd, ow);
         let [c0, c1, c2] = dw_taps(row(2), s, wd, ow);
         let o = &mut out[oy * ow..(oy + 1) * ow];
-        // The nine products summed in tap order from zero, as one pass.
+        // The nine products summed in tap order from zero, as one pass that writes every
+        // output of the row.
         for x in 0..ow {
-            o[x] = 0.0 + k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x] + k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x]
-                + k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x];
+            o[x] = MaybeUninit::new(
+                0.0 + k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x] + k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x]
+                    + k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x],
+            );
         }
     }
 });
@@ -994,15 +1014,32 @@ multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw
 /// With `epilogue`, each output plane then gets `y · scale[c] + shift[c]` (and ReLU6).
 pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize, epilogue: Epilogue) -> Vec<f32> {
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let mut out = vec![0f32; b * c * oh * ow];
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
-        let ch = p % c;
-        dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, o);
-        if let Some((scale, shift, relu6)) = epilogue {
-            affine_plane(o, scale[ch], shift[ch], relu6);
-        }
-    });
+    let total = b * c * oh * ow;
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    if total > 0 {
+        out.spare_capacity_mut()[..total].par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+            let ch = p % c;
+            dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, o);
+            // SAFETY: dw3x3_plane wrote every element of the plane (each of its oh rows, all
+            // ow columns).
+            let o = unsafe { assume_init_mut(o) };
+            if let Some((scale, shift, relu6)) = epilogue {
+                affine_plane(o, scale[ch], shift[ch], relu6);
+            }
+        });
+    }
+    // SAFETY: the planes above cover all `total` elements, each written.
+    unsafe { out.set_len(total) };
     out
+}
+
+/// `&mut [f32]` over storage whose every element has been written.
+///
+/// # Safety
+/// Every element of `s` must be initialised.
+unsafe fn assume_init_mut(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and the caller guarantees initialisation.
+    unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// Gradients of [`depthwise3x3`] with respect to the input and the weight.
