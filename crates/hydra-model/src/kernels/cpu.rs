@@ -100,10 +100,9 @@ multiversion!(pool_plane_fast(plane: &[f32], h: usize, w: usize, out: &mut [f32]
 /// to the first element in row-major order (strict `>` keeps the earlier candidate).
 #[inline(always)]
 fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
-    let Some(arg) = arg else {
+    if arg.is_none() {
         return pool_plane_values(plane, h, w, out);
-    };
-    let arg = Some(arg);
+    }
     let pw = w + 4;
     let mut padded = vec![f32::NEG_INFINITY; pw];
     let mut m = vec![0f32; h * w];
