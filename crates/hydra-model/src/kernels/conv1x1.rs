@@ -129,21 +129,39 @@ pub fn conv1x1_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, hw]: [usize; 
 mod tests {
     use super::*;
 
+    /// A deterministic pattern of `n` values in about [−2, 2].
+    fn pattern(n: usize, step: usize, modulus: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * step % modulus) as f32 - (modulus / 2) as f32) / (modulus / 4) as f32).collect()
+    }
+
+    /// `Y[b] = L · R[b]` in f64, with `lhs(i, c)` the element of the `m × k` matrix `L` and
+    /// `R[b]` the row-major `k × hw` block `b` of `rhs`: `[B, m, hw]`.
+    fn per_image_reference(lhs: impl Fn(usize, usize) -> f64, rhs: &[f32], [b, k, hw]: [usize; 3], m: usize) -> Vec<f64> {
+        let mut y = vec![0.0; b * m * hw];
+        for i in 0..b {
+            for o in 0..m {
+                for p in 0..hw {
+                    y[(i * m + o) * hw + p] = (0..k).map(|c| lhs(o, c) * rhs[(i * k + c) * hw + p] as f64).sum();
+                }
+            }
+        }
+        y
+    }
+
+    fn assert_close(got: &[f32], expect: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), expect.len(), "{what}");
+        for (&a, &e) in got.iter().zip(expect) {
+            assert!((a as f64 - e).abs() < tol * (1.0 + e.abs()), "{what}: {a} vs {e}");
+        }
+    }
+
     #[test]
     fn matches_the_definition() {
         for &([b, cin, hw], cout) in &[([2, 3, 5], 4), ([1, 7, 1300], 9), ([3, 1, 1], 1), ([1, 16, 513], 2), ([1, 20, 30], 70)] {
-            let x: Vec<f32> = (0..b * cin * hw).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-            let w: Vec<f32> = (0..cout * cin).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+            let x = pattern(b * cin * hw, 37, 101);
+            let w = pattern(cout * cin, 13, 29);
             let y = conv1x1(&x, &w, [b, cin, hw], cout, None);
-            for i in 0..b {
-                for o in 0..cout {
-                    for p in 0..hw {
-                        let e: f64 = (0..cin).map(|c| w[o * cin + c] as f64 * x[(i * cin + c) * hw + p] as f64).sum();
-                        let a = y[(i * cout + o) * hw + p] as f64;
-                        assert!((a - e).abs() < 1e-5 * (1.0 + e.abs()), "{a} vs {e}");
-                    }
-                }
-            }
+            assert_close(&y, &per_image_reference(|o, c| w[o * cin + c] as f64, &x, [b, cin, hw], cout), 1e-5, "y");
         }
     }
 
@@ -151,27 +169,20 @@ mod tests {
     fn backward_matches_the_definition() {
         // More than one partial per image (hw > GRAD_COLUMNS) and several images.
         for &([b, cin, hw], cout) in &[([2, 3, 5], 4), ([2, 5, 4100], 3), ([1, 1, 1], 1)] {
-            let x: Vec<f32> = (0..b * cin * hw).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-            let w: Vec<f32> = (0..cout * cin).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
-            let dy: Vec<f32> = (0..b * cout * hw).map(|i| ((i * 17 % 53) as f32 - 26.0) / 13.0).collect();
+            let x = pattern(b * cin * hw, 37, 101);
+            let w = pattern(cout * cin, 13, 29);
+            let dy = pattern(b * cout * hw, 17, 53);
             let (dx, dw) = conv1x1_backward(&x, &w, &dy, [b, cin, hw], cout, true);
-            let dx = dx.unwrap();
-            for o in 0..cout {
-                for c in 0..cin {
-                    let e: f64 = (0..b).flat_map(|i| (0..hw).map(move |j| (i, j))).map(|(i, j)| dy[(i * cout + o) * hw + j] as f64 * x[(i * cin + c) * hw + j] as f64).sum();
-                    let a = dw[o * cin + c] as f64;
-                    assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "dw {a} vs {e}");
-                }
-            }
-            for i in 0..b {
-                for c in 0..cin {
-                    for j in 0..hw {
-                        let e: f64 = (0..cout).map(|o| w[o * cin + c] as f64 * dy[(i * cout + o) * hw + j] as f64).sum();
-                        let a = dx[(i * cin + c) * hw + j] as f64;
-                        assert!((a - e).abs() < 1e-5 * (1.0 + e.abs()), "dx {a} vs {e}");
-                    }
-                }
-            }
+            // dw[o, c] = Σ_b Σ_j dY[b][o, j] · X[b][c, j].
+            let dw_expect: Vec<f64> = (0..cout * cin)
+                .map(|t| {
+                    let (o, c) = (t / cin, t % cin);
+                    (0..b).flat_map(|i| (0..hw).map(move |j| (i, j))).map(|(i, j)| dy[(i * cout + o) * hw + j] as f64 * x[(i * cin + c) * hw + j] as f64).sum()
+                })
+                .collect();
+            assert_close(&dw, &dw_expect, 1e-4, "dw");
+            // dX[b] = Wᵀ · dY[b].
+            assert_close(&dx.unwrap(), &per_image_reference(|c, o| w[o * cin + c] as f64, &dy, [b, cout, hw], cin), 1e-5, "dx");
             assert!(conv1x1_backward(&x, &w, &dy, [b, cin, hw], cout, false).0.is_none());
         }
     }

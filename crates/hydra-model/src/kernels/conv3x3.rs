@@ -293,28 +293,10 @@ pub fn conv3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, h, wd]: [usiz
 mod tests {
     use super::*;
 
-    /// The definition, in f64: `y[b,o,i,j] = Σ_c Σ_{dy,dx} w[o,c,dy,dx] · x[b,c,i+dy−1,j+dx−1]`.
-    fn naive(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize) -> Vec<f64> {
-        let mut y = vec![0.0; b * cout * h * wd];
-        for n in 0..b {
-            for o in 0..cout {
-                for i in 0..h {
-                    for j in 0..wd {
-                        let mut s = 0.0f64;
-                        for c in 0..cin {
-                            for t in 0..9 {
-                                let (yy, xx) = (i as isize + (t / 3) as isize - 1, j as isize + (t % 3) as isize - 1);
-                                if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < wd {
-                                    s += w[(o * cin + c) * 9 + t] as f64 * x[((n * cin + c) * h + yy as usize) * wd + xx as usize] as f64;
-                                }
-                            }
-                        }
-                        y[((n * cout + o) * h + i) * wd + j] = s;
-                    }
-                }
-            }
-        }
-        y
+    /// The definition at stride 1, in f64: `y[b,o,i,j] = Σ_c Σ_{dy,dx} w[o,c,dy,dx] ·
+    /// x[b,c,i+dy−1,j+dx−1]`.
+    fn naive(x: &[f32], w: &[f32], dims: [usize; 4], cout: usize) -> Vec<f64> {
+        naive_strided(x, w, dims, cout, 1)
     }
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -340,10 +322,7 @@ mod tests {
         }
     }
 
-    /// ⟨conv(x), dy⟩ is bilinear: its gradients are exactly the adjoints. Checked against
-    /// the definition through finite differences of the f64 reference, which is linear, so
-    /// the difference quotient is exact up to rounding.
-    /// The definition at stride `s`, in f64.
+    /// The definition at stride `s` (padding 1), in f64.
     fn naive_strided(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, s: usize) -> Vec<f64> {
         let (oh, ow) = ((h - 1) / s + 1, (wd - 1) / s + 1);
         let mut y = vec![0.0; b * cout * oh * ow];
@@ -383,6 +362,9 @@ mod tests {
         }
     }
 
+    /// ⟨conv(x), dy⟩ is bilinear: its gradients are exactly the adjoints. Checked against
+    /// the definition through finite differences of the f64 reference, which is linear, so
+    /// the difference quotient is exact up to rounding.
     #[test]
     fn backward_is_the_adjoint() {
         let (dims, cout) = ([2, 4, 5, 6], 3);

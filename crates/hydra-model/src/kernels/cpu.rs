@@ -340,85 +340,116 @@ pub fn max_pool5_backward(grad: &[f32], argmax: &[u8], planes: usize, h: usize, 
 
 /// Bilinear resize of `planes` planes `[h, w]` → `[oh, ow]` (`align_corners = false`).
 pub fn bilinear(x: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Vec<f32> {
-    let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
-    let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
+    let taps = Taps::new([h, w], [oh, ow]);
     let mut out = vec![0f32; planes * oh * ow];
-    let taps = Taps { hi0: &hi0, hi1: &hi1, hl0: &hl0, hl1: &hl1, wi0: &wi0, wi1: &wi1, wl0: &wl0, wl1: &wl1 };
     out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
-        bilinear_plane(&x[p * h * w..(p + 1) * h * w], [h, w], [oh, ow], &taps, o);
+        bilinear_plane(&x[p * h * w..(p + 1) * h * w], &taps, o);
     });
     out
 }
 
-/// Interpolation taps along both axes.
-struct Taps<'a> {
-    hi0: &'a [i64],
-    hi1: &'a [i64],
-    hl0: &'a [f32],
-    hl1: &'a [f32],
-    wi0: &'a [i64],
-    wi1: &'a [i64],
-    wl0: &'a [f32],
-    wl1: &'a [f32],
+/// Interpolation taps of one resize `[h, w]` → `[oh, ow]`: for every output row (`h*`) and
+/// column (`w*`), its two source indices and their weights. The row-level steps below are
+/// shared by [`bilinear`], [`bilinear_backward`] and the fused upsampled cross-entropy,
+/// which must all compute the same values to the bit.
+pub(crate) struct Taps {
+    hi0: Vec<i64>,
+    hi1: Vec<i64>,
+    hl0: Vec<f32>,
+    hl1: Vec<f32>,
+    wi0: Vec<i64>,
+    wi1: Vec<i64>,
+    wl0: Vec<f32>,
+    wl1: Vec<f32>,
+    /// `[h, w]`, `[oh, ow]`.
+    sizes: [[usize; 2]; 2],
 }
 
-multiversion!(bilinear_plane(plane: &[f32], hw: [usize; 2], ohw: [usize; 2], t: &Taps<'_>, o: &mut [f32]) {
-    let [h, w] = hw;
-    let [oh, ow] = ohw;
-    // Width pass into a [h, ow] buffer, then the height pass.
-    let mut tmp = vec![0f32; h * ow];
-    for y in 0..h {
-        let row = &plane[y * w..(y + 1) * w];
-        let tr = &mut tmp[y * ow..(y + 1) * ow];
-        for j in 0..ow {
-            tr[j] = t.wl0[j] * row[t.wi0[j] as usize] + t.wl1[j] * row[t.wi1[j] as usize];
+impl Taps {
+    pub(crate) fn new([h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Self {
+        let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
+        let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
+        Taps { hi0, hi1, hl0, hl1, wi0, wi1, wl0, wl1, sizes: [[h, w], [oh, ow]] }
+    }
+
+    /// Width pass of a plane `[h, w]` into `tmp [h, ow]`.
+    #[inline(always)]
+    pub(crate) fn widen(&self, plane: &[f32], tmp: &mut [f32]) {
+        let [[_, w], [_, ow]] = self.sizes;
+        for (row, tr) in plane.chunks_exact(w).zip(tmp.chunks_exact_mut(ow)) {
+            for j in 0..ow {
+                tr[j] = self.wl0[j] * row[self.wi0[j] as usize] + self.wl1[j] * row[self.wi1[j] as usize];
+            }
         }
     }
-    for i in 0..oh {
-        let a = &tmp[t.hi0[i] as usize * ow..(t.hi0[i] as usize + 1) * ow];
-        let b = &tmp[t.hi1[i] as usize * ow..(t.hi1[i] as usize + 1) * ow];
-        let (l0, l1) = (t.hl0[i], t.hl1[i]);
-        for ((d, &va), &vb) in o[i * ow..(i + 1) * ow].iter_mut().zip(a).zip(b) {
+
+    /// Height pass: output row `i` `[ow]` from the width-interpolated plane `tmp [h, ow]`.
+    #[inline(always)]
+    pub(crate) fn blend_row(&self, tmp: &[f32], i: usize, out: &mut [f32]) {
+        let ow = self.sizes[1][1];
+        let (r0, r1) = (self.hi0[i] as usize, self.hi1[i] as usize);
+        let (a, b) = (&tmp[r0 * ow..(r0 + 1) * ow], &tmp[r1 * ow..(r1 + 1) * ow]);
+        let (l0, l1) = (self.hl0[i], self.hl1[i]);
+        for ((d, &va), &vb) in out.iter_mut().zip(a).zip(b) {
             *d = l0 * va + l1 * vb;
         }
+    }
+
+    /// Adjoint of [`Taps::blend_row`]: adds output row `i`'s gradient `g [ow]` into its two
+    /// source rows of `gtmp [h, ow]`, one contiguous update after the other (the order of
+    /// the per-element form).
+    #[inline(always)]
+    pub(crate) fn spread_row(&self, g: &[f32], i: usize, gtmp: &mut [f32]) {
+        let ow = self.sizes[1][1];
+        for (r, l) in [(self.hi0[i] as usize, self.hl0[i]), (self.hi1[i] as usize, self.hl1[i])] {
+            for (d, &v) in gtmp[r * ow..(r + 1) * ow].iter_mut().zip(g) {
+                *d += l * v;
+            }
+        }
+    }
+
+    /// Adjoint of [`Taps::widen`]: scatters `gtmp [h, ow]` into the input columns of
+    /// `gx [h, w]`.
+    #[inline(always)]
+    pub(crate) fn scatter(&self, gtmp: &[f32], gx: &mut [f32]) {
+        let [[_, w], [_, ow]] = self.sizes;
+        for (tr, dst) in gtmp.chunks_exact(ow).zip(gx.chunks_exact_mut(w)) {
+            for j in 0..ow {
+                dst[self.wi0[j] as usize] += self.wl0[j] * tr[j];
+                dst[self.wi1[j] as usize] += self.wl1[j] * tr[j];
+            }
+        }
+    }
+}
+
+multiversion!(bilinear_plane(plane: &[f32], t: &Taps, o: &mut [f32]) {
+    let [[h, _], [oh, ow]] = t.sizes;
+    // Width pass into a [h, ow] buffer, then the height pass.
+    let mut tmp = vec![0f32; h * ow];
+    t.widen(plane, &mut tmp);
+    for (i, out) in o.chunks_exact_mut(ow).enumerate().take(oh) {
+        t.blend_row(&tmp, i, out);
     }
 });
 
 /// Adjoint of [`bilinear`]: the gradient with respect to its input.
 pub fn bilinear_backward(grad: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Vec<f32> {
-    let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
-    let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
+    let taps = Taps::new([h, w], [oh, ow]);
     let mut gx = vec![0f32; planes * h * w];
-    let taps = Taps { hi0: &hi0, hi1: &hi1, hl0: &hl0, hl1: &hl1, wi0: &wi0, wi1: &wi1, wl0: &wl0, wl1: &wl1 };
     gx.par_chunks_mut(h * w).enumerate().for_each(|(p, gx)| {
-        bilinear_backward_plane(&grad[p * oh * ow..(p + 1) * oh * ow], [h, w], [oh, ow], &taps, gx);
+        bilinear_backward_plane(&grad[p * oh * ow..(p + 1) * oh * ow], &taps, gx);
     });
     gx
 }
 
-multiversion!(bilinear_backward_plane(g: &[f32], hw: [usize; 2], ohw: [usize; 2], t: &Taps<'_>, gx: &mut [f32]) {
-    let [h, w] = hw;
-    let [oh, ow] = ohw;
-    // Height pass into a [h, ow] buffer: each output row adds into its two source rows, one
-    // contiguous (vectorised) update after the other, in the order of the per-element form.
+multiversion!(bilinear_backward_plane(g: &[f32], t: &Taps, gx: &mut [f32]) {
+    let [[h, _], [_, ow]] = t.sizes;
+    // Height pass into a [h, ow] buffer, then the width pass.
     let mut tmp = vec![0f32; h * ow];
-    for i in 0..oh {
-        let row = &g[i * ow..(i + 1) * ow];
-        for (r, l) in [(t.hi0[i] as usize, t.hl0[i]), (t.hi1[i] as usize, t.hl1[i])] {
-            for (d, &v) in tmp[r * ow..(r + 1) * ow].iter_mut().zip(row) {
-                *d += l * v;
-            }
-        }
+    for (i, row) in g.chunks_exact(ow).enumerate() {
+        t.spread_row(row, i, &mut tmp);
     }
-    // Width pass: a scatter into the input columns.
-    for y in 0..h {
-        let tr = &tmp[y * ow..(y + 1) * ow];
-        let dst = &mut gx[y * w..(y + 1) * w];
-        for j in 0..ow {
-            dst[t.wi0[j] as usize] += t.wl0[j] * tr[j];
-            dst[t.wi1[j] as usize] += t.wl1[j] * tr[j];
-        }
-    }
+    t.scatter(&tmp, gx);
 });
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! A Burn backend extension: the CRP max-pool and the bilinear resize as custom operations on
-//! burn-flex, with hand-written backward passes for autodiff. burn-flex's generic max-pool
-//! computes int64 indices per element with bounds checks in the inner loop and its strided
-//! copies along the last axis are slow; these two operations dominated HydraNet's CPU time.
+//! A Burn backend extension: hydra's CPU kernels (`cpu`, `conv1x1`, `conv3x3`,
+//! `upsampled_ce`) as custom operations on burn-flex, with hand-written backward passes for
+//! autodiff. It began with the CRP max-pool and the bilinear resize (burn-flex's generic
+//! max-pool computes int64 indices per element with bounds checks in the inner loop, and its
+//! strided copies along the last axis are slow); the convolutions, BatchNorm, ReLU6 and the
+//! losses followed, each where profiling showed Burn's generic operation dominating.
 
 use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{backend_extension, Autodiff, Backend, Flex};
@@ -211,6 +214,22 @@ impl HydraKernels for Flex {
     }
 }
 
+/// Registers the gradients of an (input, weight) operation for those parents that are
+/// tracked: `dx` (if computed) with its dims, and `dw` with the weight's dims.
+fn register_input_weight(
+    grads: &mut Gradients,
+    [node_x, node_w]: [Option<NodeId>; 2],
+    dx: Option<(Vec<f32>, [usize; 4])>,
+    (dw, w_dims): (Vec<f32>, [usize; 4]),
+) {
+    if let (Some(node), Some((dx, dims))) = (node_x, dx) {
+        grads.register::<Flex>(node, tensor(dx, dims));
+    }
+    if let Some(node) = node_w {
+        grads.register::<Flex>(node, tensor(dw, w_dims));
+    }
+}
+
 #[derive(Debug)]
 struct DepthwiseBackward;
 
@@ -219,17 +238,12 @@ impl Backward<Flex, 2> for DepthwiseBackward {
     type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
+        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w, dims, stride) = ops.state;
         let (g, _) = f32_planes(&grad);
         let (dx, dw) = cpu::depthwise3x3_backward(x.storage::<f32>(), &w, g.storage::<f32>(), dims, stride);
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, tensor(dx, dims));
-        }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, tensor(dw, [dims[1], 1, 3, 3]));
-        }
+        register_input_weight(grads, [node_x, node_w], Some((dx, dims)), (dw, [dims[1], 1, 3, 3]));
     }
 }
 
@@ -241,17 +255,12 @@ impl Backward<Flex, 2> for Conv3x3Backward {
     type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
+        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w, dims, cout) = ops.state;
         let (g, _) = f32_planes(&grad);
         let (dx, dw) = conv3x3::conv3x3_backward(x.storage::<f32>(), &w, g.storage::<f32>(), dims, cout, node_x.is_some());
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, tensor(dx, dims));
-        }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, tensor(dw, [cout, dims[1], 3, 3]));
-        }
+        register_input_weight(grads, [node_x, node_w], dx.map(|dx| (dx, dims)), (dw, [cout, dims[1], 3, 3]));
     }
 }
 
@@ -263,18 +272,13 @@ impl Backward<Flex, 2> for Conv1x1Backward {
     type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
+        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w, dims, cout) = ops.state;
         let [b, cin, h, wd] = dims;
         let (g, _) = f32_planes(&grad);
         let (dx, dw) = conv1x1::conv1x1_backward(x.storage::<f32>(), &w, g.storage::<f32>(), [b, cin, h * wd], cout, node_x.is_some());
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node.id, tensor(dx, dims));
-        }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, tensor(dw, [cout, cin, 1, 1]));
-        }
+        register_input_weight(grads, [node_x, node_w], dx.map(|dx| (dx, dims)), (dw, [cout, cin, 1, 1]));
     }
 }
 

@@ -9,43 +9,21 @@
 
 use rayon::prelude::*;
 
-use super::cpu::softmax_terms;
-use crate::resize::linear_taps;
+use super::cpu::{softmax_terms, Taps};
 
-/// Bilinear taps of one resize: source indices and weights along each axis.
-struct Taps {
-    hi: (Vec<i64>, Vec<i64>, Vec<f32>, Vec<f32>),
-    wi: (Vec<i64>, Vec<i64>, Vec<f32>, Vec<f32>),
+/// The width pass of every class plane of one image `[C, h, w]` → `[C, h, W]`.
+fn widen_classes(taps: &Taps, image: &[f32], [c, h, w]: [usize; 3], ow: usize) -> Vec<f32> {
+    let mut tmp = vec![0f32; c * h * ow];
+    for (plane, t) in image.chunks_exact(h * w).zip(tmp.chunks_exact_mut(h * ow)) {
+        taps.widen(plane, t);
+    }
+    tmp
 }
 
-impl Taps {
-    fn new([h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Self {
-        Taps { hi: linear_taps(h, oh), wi: linear_taps(w, ow) }
-    }
-
-    /// The width pass of every class plane of one image: `[C, h, W]`.
-    fn widen(&self, image: &[f32], [c, h, w]: [usize; 3], ow: usize) -> Vec<f32> {
-        let (wi0, wi1, wl0, wl1) = &self.wi;
-        let mut tmp = vec![0f32; c * h * ow];
-        for (row, tr) in image.chunks_exact(w).zip(tmp.chunks_exact_mut(ow)) {
-            for j in 0..ow {
-                tr[j] = wl0[j] * row[wi0[j] as usize] + wl1[j] * row[wi1[j] as usize];
-            }
-        }
-        tmp
-    }
-
-    /// Output row `i` of every class from the width-interpolated planes: `up [C, W]`.
-    fn row(&self, tmp: &[f32], [c, h, ow]: [usize; 3], i: usize, up: &mut [f32]) {
-        let (hi0, hi1, hl0, hl1) = &self.hi;
-        let (r0, r1, l0, l1) = (hi0[i] as usize, hi1[i] as usize, hl0[i], hl1[i]);
-        for ch in 0..c {
-            let plane = &tmp[ch * h * ow..(ch + 1) * h * ow];
-            let (a, b) = (&plane[r0 * ow..(r0 + 1) * ow], &plane[r1 * ow..(r1 + 1) * ow]);
-            for ((d, &va), &vb) in up[ch * ow..(ch + 1) * ow].iter_mut().zip(a).zip(b) {
-                *d = l0 * va + l1 * vb;
-            }
-        }
+/// Output row `y` of every class from the width-interpolated planes: `up [C, W]`.
+fn blend_classes(taps: &Taps, tmp: &[f32], [h, ow]: [usize; 2], y: usize, up: &mut [f32]) {
+    for (plane, row) in tmp.chunks_exact(h * ow).zip(up.chunks_exact_mut(ow)) {
+        taps.blend_row(plane, y, row);
     }
 }
 
@@ -70,11 +48,11 @@ pub fn upsampled_cross_entropy(logits: &[f32], labels: &[i64], [b, c, h, w]: [us
     (0..b)
         .into_par_iter()
         .map(|i| {
-            let tmp = taps.widen(&logits[i * c * h * w..(i + 1) * c * h * w], [c, h, w], ow);
+            let tmp = widen_classes(&taps, &logits[i * c * h * w..(i + 1) * c * h * w], [c, h, w], ow);
             let (mut up, mut maxv, mut se) = (vec![0f32; c * ow], vec![0f32; ow], vec![0f32; ow]);
             let (mut sum, mut count) = (0f64, 0usize);
             for y in 0..oh {
-                taps.row(&tmp, [c, h, ow], y, &mut up);
+                blend_classes(&taps, &tmp, [h, ow], y, &mut up);
                 class_max(&up, c, ow, &mut maxv);
                 se.fill(0.0);
                 for ch in 0..c {
@@ -110,14 +88,13 @@ pub fn upsampled_cross_entropy_backward(
     let k = scale / count.max(1) as f32;
     let mut out = vec![0f32; b * c * h * w];
     out.par_chunks_mut(c * h * w).enumerate().for_each(|(i, gx)| {
-        let tmp = taps.widen(&logits[i * c * h * w..(i + 1) * c * h * w], [c, h, w], ow);
-        let (hi0, hi1, hl0, hl1) = &taps.hi;
+        let tmp = widen_classes(&taps, &logits[i * c * h * w..(i + 1) * c * h * w], [c, h, w], ow);
         let (mut up, mut e) = (vec![0f32; c * ow], vec![0f32; c * ow]);
         let (mut maxv, mut se, mut scaled) = (vec![0f32; ow], vec![0f32; ow], vec![0f32; ow]);
         // Gradient with respect to the width-interpolated planes, `[C, h, W]`.
         let mut gtmp = vec![0f32; c * h * ow];
         for y in 0..oh {
-            taps.row(&tmp, [c, h, ow], y, &mut up);
+            blend_classes(&taps, &tmp, [h, ow], y, &mut up);
             class_max(&up, c, ow, &mut maxv);
             se.fill(0.0);
             for ch in 0..c {
@@ -137,23 +114,12 @@ pub fn upsampled_cross_entropy_backward(
                     e[l as usize * ow + x] -= k;
                 }
             }
-            let (r0, r1) = (hi0[y] as usize, hi1[y] as usize);
-            for ch in 0..c {
-                let plane = &mut gtmp[ch * h * ow..(ch + 1) * h * ow];
-                let g = &e[ch * ow..(ch + 1) * ow];
-                for (r, l) in [(r0, hl0[y]), (r1, hl1[y])] {
-                    for (d, &v) in plane[r * ow..(r + 1) * ow].iter_mut().zip(g) {
-                        *d += l * v;
-                    }
-                }
+            for (plane, g) in gtmp.chunks_exact_mut(h * ow).zip(e.chunks_exact(ow)) {
+                taps.spread_row(g, y, plane);
             }
         }
-        let (wi0, wi1, wl0, wl1) = &taps.wi;
-        for (tr, dst) in gtmp.chunks_exact(ow).zip(gx.chunks_exact_mut(w)) {
-            for j in 0..ow {
-                dst[wi0[j] as usize] += wl0[j] * tr[j];
-                dst[wi1[j] as usize] += wl1[j] * tr[j];
-            }
+        for (plane, dst) in gtmp.chunks_exact(h * ow).zip(gx.chunks_exact_mut(h * w)) {
+            taps.scatter(plane, dst);
         }
     });
     out
