@@ -2,22 +2,14 @@
 //! checkpoints and safetensors, pickles holding objects other than tensors (never executed),
 //! huge declared shapes (bounded memory), wrong shapes, another class count.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use hydra_model::weights::{self, LoadScope};
 use hydra_model::{HydraNetConfig, WeightsError};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pytorch")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hydra-badw-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{fixtures, scratch};
 
 fn read_bytes(name: &str, bytes: &[u8]) -> Result<weights::WeightFile, WeightsError> {
     let dir = scratch(name);

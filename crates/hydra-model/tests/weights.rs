@@ -1,23 +1,13 @@
 //! Weight import and export: formats recognised by content, strict loads, exact round trips.
 
-use std::path::{Path, PathBuf};
-
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use hydra_model::state::TensorValues;
 use hydra_model::weights::{self, KeyLayout, LoadScope, WeightFormat};
 use hydra_model::{HydraNetConfig, WeightsError};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pytorch")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hydra-model-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{fixtures, scratch};
 
 fn outputs(net: &hydra_model::HydraNet, x: Tensor<4>) -> Vec<f32> {
     let o = net.forward(x);

@@ -1,0 +1,17 @@
+//! Helpers shared by hydra-model's integration tests (`mod common;`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The PyTorch-made fixtures: `fixtures/pytorch/` of the repository.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pytorch")
+}
+
+/// A fresh empty directory for one test, under the system's temp folder.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hydra-model-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
