@@ -83,13 +83,14 @@ impl BatchNorm {
         crate::kernels::channel_affine(x, alpha, shift, relu6)
     }
 
-    /// `(α, β − μ · α)` per channel, `α = γ / √(σ² + ε)`: inference-mode BatchNorm as
-    /// `x · α + (β − μ · α)`.
+    /// `(α, β − μ · α)` per channel, `α = γ · (1 / √(σ² + ε))`: inference-mode BatchNorm as
+    /// `x · α + (β − μ · α)`, each product-and-sum rounded once on the CPU, as PyTorch's CPU
+    /// kernel computes it (bit-identical there).
     pub fn inference_affine(&self, device: &Device) -> (Tensor<1>, Tensor<1>) {
         let mean = self.running_mean.value().to_device(device);
         let inv_std = self.running_var.value().to_device(device).add_scalar(self.epsilon).sqrt().recip();
         let alpha = inv_std * self.gamma.val();
-        let shift = self.beta.val() - mean * alpha.clone();
+        let shift = crate::kernels::mul_add(mean.neg(), alpha.clone(), self.beta.val());
         (alpha, shift)
     }
 

@@ -8,13 +8,8 @@ use hydra_model::batch_norm::BatchNormConfig;
 use hydra_model::max_pool::{max_pool_5x5, max_pool_5x5_direct};
 use hydra_model::resize::resize_bilinear;
 
-fn vec4(t: Tensor<4>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-fn vec1(t: Tensor<1>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
+mod common;
+use common::{vec1, vec4};
 
 fn close(a: &[f32], b: &[f32], tol: f32) {
     assert_eq!(a.len(), b.len());
@@ -92,30 +87,37 @@ fn frozen_batch_norm_keeps_its_statistics_while_training() {
     close(&vec1(bn.beta.val().grad(&g).unwrap()), &[4.0], 0.0);
 }
 
-/// The one-pass affine (+ ReLU6) kernel of inference-mode BatchNorm computes exactly the
-/// tensor composition `x · scale + shift` (and ReLU6), NaN included, on every plane size.
+/// The one-pass affine (+ ReLU6) kernel of inference-mode BatchNorm computes exactly
+/// `fma(x, scale, shift)` (one rounding, as PyTorch's CPU BatchNorm; then ReLU6), NaN
+/// included, on every plane size.
 #[test]
-fn channel_affine_kernel_equals_the_composition() {
+fn channel_affine_kernel_is_one_fused_multiply_add() {
     let device = Device::flex();
+    let mut fused_differs = false;
     for dims in [[2, 3, 5, 7], [1, 40, 1, 1], [3, 2, 64, 70]] {
         let n: usize = dims.iter().product();
-        let mut v: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 40.0).collect();
+        let mut v: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 40.0 + i as f32 * 1e-4).collect();
         v[n / 2] = f32::NAN;
-        let x = Tensor::<4>::from_data(TensorData::new(v, dims), &device);
         let c = dims[1];
-        let scale = Tensor::<1>::from_data(TensorData::new((0..c).map(|i| 0.3 + i as f32 * 0.7).collect::<Vec<_>>(), [c]), &device);
-        let shift = Tensor::<1>::from_data(TensorData::new((0..c).map(|i| 1.5 - i as f32).collect::<Vec<_>>(), [c]), &device);
-        let composed = x.clone() * scale.clone().reshape([1, c, 1, 1]) + shift.clone().reshape([1, c, 1, 1]);
+        let hw = dims[2] * dims[3];
+        let scale: Vec<f32> = (0..c).map(|i| 0.3 + i as f32 * 0.7137).collect();
+        let shift: Vec<f32> = (0..c).map(|i| 1.5 - i as f32 * 1.0391).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(v.clone(), dims), &device);
+        let t = |s: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(s.clone(), [c]), &device);
         for relu6 in [false, true] {
-            let ours = vec4(hydra_model::kernels::channel_affine(x.clone(), scale.clone(), shift.clone(), relu6));
-            let expect = vec4(if relu6 { burn::tensor::activation::relu6(composed.clone()) } else { composed.clone() });
-            assert_eq!(ours.len(), expect.len());
-            for (i, (a, b)) in ours.iter().zip(&expect).enumerate() {
-                assert!(a == b || (a.is_nan() && b.is_nan()), "{dims:?} relu6 {relu6} at {i}: {a} vs {b}");
+            let ours = vec4(hydra_model::kernels::channel_affine(x.clone(), t(&scale), t(&shift), relu6));
+            assert_eq!(ours.len(), n);
+            for (i, (a, x)) in ours.iter().zip(&v).enumerate() {
+                let ch = i / hw % c;
+                let y = x.mul_add(scale[ch], shift[ch]);
+                fused_differs |= y != x * scale[ch] + shift[ch];
+                let b = if relu6 && !y.is_nan() { y.clamp(0.0, 6.0) } else { y };
+                assert!(*a == b || (a.is_nan() && b.is_nan()), "{dims:?} relu6 {relu6} at {i}: {a} vs {b}");
             }
             assert!(ours[n / 2].is_nan(), "NaN must pass through");
         }
     }
+    assert!(fused_differs, "the data must tell one rounding from two");
 }
 
 /// PyTorch's `upsample_bilinear2d(align_corners=False)` on the host: source coordinates in

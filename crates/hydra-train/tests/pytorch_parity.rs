@@ -1,15 +1,17 @@
 //! The official-layout PyTorch checkpoint gives PyTorch's outputs (fixtures made by PyTorch).
 //!
-//! Tolerance. The issue asks for max |err| ≤ 1e-4 × max |ref|. That is below PyTorch's own
-//! float32 reproducibility on this network: on the same checkpoint and frame, PyTorch with its
-//! native CPU kernels instead of oneDNN differs from the fixture by 3.8e-4 (segm) and 6.1e-4
-//! (depth) × max |ref|, and the fixture itself differs from a float64 evaluation by 3.4e-4 and
-//! 5.5e-4 (`scripts/parity_budget.py` measures this). The error is born in the decoder, where
-//! CRP sums reach ~100 before ReLU6, so float32 rounding in any accumulation order leaves
-//! ~1e-2 absolute error there. hydra measures 2.0e-4 and 3.2e-4: closer to the fixture than
-//! PyTorch's other kernel path. The bound below is PyTorch's own kernel-to-kernel spread,
-//! with the argmax of the logits also required to agree on ≥ 99.99 % of pixels; a real
-//! defect (align_corners, BatchNorm variance, a swapped key) gives errors of 1e-2 or more.
+//! Tolerance: the issue's bar, max |err| ≤ 1e-4 × max |ref| for both heads, and the argmax
+//! of the logits agreeing on every pixel but a near-tie or two. hydra reaches it by computing
+//! what PyTorch's CPU kernels compute, in their order, wherever that order is known: inference
+//! BatchNorm as `fma(x, α, fma(−μ, α, β))`, the depthwise 3×3 taps row by row in one fused
+//! multiply-add chain from zero, the stem's 27 taps in (ky, kx, c) order, and the 1×1
+//! convolutions on planes of 30×40 and more as one fused chain over the input channels. These
+//! are bit-identical to PyTorch (oneDNN) layer by layer; what remains comes from the 1×1
+//! convolutions on the 15×20 planes and with 576 or 960 inputs, and from the 3×3 heads, where
+//! oneDNN blocks the sum in another way. For scale: PyTorch on one thread instead of two is
+//! 3.4e-5 / 5.4e-5 from its own fixture, its native kernels instead of oneDNN 3.8e-4 / 6.1e-4
+//! (`scripts/parity_budget.py`); a real defect (align_corners, BatchNorm variance, a swapped
+//! key) gives 1e-2 or more.
 
 mod common;
 
@@ -61,9 +63,9 @@ fn check(pred: &hydra_train::predict::ImagePrediction) {
     assert!(err <= DEPTH_BOUND * scale, "depth err {err} > {DEPTH_BOUND} × {scale}");
 }
 
-/// PyTorch's own spread between its oneDNN and native CPU kernels on this fixture.
-const SEGM_BOUND: f32 = 3.8e-4;
-const DEPTH_BOUND: f32 = 6.1e-4;
+/// The issue's parity bar, for both heads.
+const SEGM_BOUND: f32 = 1e-4;
+const DEPTH_BOUND: f32 = 1e-4;
 
 fn argmax_agreement(a: &[f32], b: &[f32], c: usize, hw: usize) -> f64 {
     let argmax = |v: &[f32], i: usize| (0..c).max_by(|&x, &y| v[x * hw + i].total_cmp(&v[y * hw + i])).unwrap();

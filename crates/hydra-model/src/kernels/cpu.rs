@@ -600,18 +600,19 @@ pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
 }
 
 /// A per-output-channel epilogue of a convolution: `(scale, shift, relu6)`, applied as
-/// [`affine_plane`] to each output row while it is still in cache.
+/// [`affine_plane`] to each output row while it is still in cache. `y · scale + shift` is one
+/// fused multiply-add, rounded once, as PyTorch's CPU BatchNorm computes it.
 pub type Epilogue<'a> = Option<(&'a [f32], &'a [f32], bool)>;
 
 multiversion!(pub(crate) affine_plane(v: &mut [f32], scale: f32, shift: f32, relu6: bool) {
     if relu6 {
         for o in v.iter_mut() {
-            let y = *o * scale + shift;
+            let y = o.mul_add(scale, shift);
             *o = if y < 0.0 { 0.0 } else if y > 6.0 { 6.0 } else { y };
         }
     } else {
         for o in v.iter_mut() {
-            *o = *o * scale + shift;
+            *o = o.mul_add(scale, shift);
         }
     }
 });
@@ -651,16 +652,17 @@ multiversion!(sum_f64(x: &[f32]) -> f64 {
     acc.iter().sum::<f64>() + rest
 });
 
-multiversion!(sum_sq_dev_f64(x: &[f32], mean: f64) -> f64 {
+multiversion!(sum_sq_dev_f64(x: &[f32], mean: f32) -> f64 {
+    // The deviation in f32, its square summed in f64: PyTorch's CPU BatchNorm statistics.
     let mut acc = [0f64; F64_LANES];
     let mut chunks = x.chunks_exact(F64_LANES);
     for c in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            let d = v as f64 - mean;
+            let d = (v - mean) as f64;
             *a += d * d;
         }
     }
-    let rest: f64 = chunks.remainder().iter().map(|&v| (v as f64 - mean).powi(2)).sum();
+    let rest: f64 = chunks.remainder().iter().map(|&v| ((v - mean) as f64).powi(2)).sum();
     acc.iter().sum::<f64>() + rest
 });
 
@@ -682,29 +684,29 @@ multiversion!(sum_g_gx_f64(g: &[f32], x: &[f32], mean: f64) -> (f64, f64) {
 });
 
 /// BatchNorm with batch statistics over `[B, C, HW]`: returns the output, the batch mean and
-/// the biased batch variance per channel (sums in f64).
+/// the biased batch variance per channel. Computed as PyTorch's CPU kernel does, to the bit:
+/// mean = f32(Σx / n) with the sum in f64; variance = f32(Σ(x − mean)²) / n in f32, the
+/// deviations in f32 and their squares summed in f64; 1/√(var + ε) in f64; then
+/// `y = fma(x, α, fma(−mean, α, β))` with `α = γ · f32(1/√(var + ε))`.
 pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usize; 3], eps: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = (b * hw) as f64;
-    let stats: Vec<(f64, f64)> = (0..c)
+    let stats: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
             let sum: f64 = channel_ranges(b, c, hw, ch).map(|r| sum_f64(&x[r])).sum();
-            let mean = sum / n;
+            let mean = (sum / n) as f32;
             let sq: f64 = channel_ranges(b, c, hw, ch).map(|r| sum_sq_dev_f64(&x[r], mean)).sum();
-            (mean, sq / n)
+            (mean, sq as f32 / n as f32)
         })
         .collect();
-    let mut out = vec![0f32; x.len()];
+    let mut out = x.to_vec();
     out.par_chunks_mut(hw).enumerate().for_each(|(k, o)| {
         let ch = k % c;
         let (mean, var) = stats[ch];
-        let invstd = (1.0 / (var + eps).sqrt()) as f32;
-        let (m, g, bt) = (mean as f32, gamma[ch], beta[ch]);
-        for (d, &v) in o.iter_mut().zip(&x[k * hw..(k + 1) * hw]) {
-            *d = (v - m) * invstd * g + bt;
-        }
+        let alpha = (1.0 / (var as f64 + eps).sqrt()) as f32 * gamma[ch];
+        affine_plane(o, alpha, (-mean).mul_add(alpha, beta[ch]), false);
     });
-    (out, stats.iter().map(|s| s.0 as f32).collect(), stats.iter().map(|s| s.1 as f32).collect())
+    (out, stats.iter().map(|s| s.0).collect(), stats.iter().map(|s| s.1).collect())
 }
 
 /// Gradients of [`batch_norm_train`] with respect to `x`, `gamma` and `beta`.
@@ -937,13 +939,20 @@ multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &
         let [b0, b1, b2] = dw_taps(row(1), s, wd, ow);
         let [c0, c1, c2] = dw_taps(row(2), s, wd, ow);
         let o = &mut out[oy * ow..(oy + 1) * ow];
-        // The nine products summed in tap order from zero, as one pass that writes every
-        // output of the row.
+        // The nine products accumulated in tap order (row-major) from zero, each with one
+        // fused multiply-add, as one pass that writes every output of the row: oneDNN's order,
+        // so the result is PyTorch's to the bit.
         for x in 0..ow {
-            o[x] = MaybeUninit::new(
-                0.0 + k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x] + k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x]
-                    + k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x],
-            );
+            let mut acc = 0.0 + k[0] * a0[x];
+            acc = k[1].mul_add(a1[x], acc);
+            acc = k[2].mul_add(a2[x], acc);
+            acc = k[3].mul_add(b0[x], acc);
+            acc = k[4].mul_add(b1[x], acc);
+            acc = k[5].mul_add(b2[x], acc);
+            acc = k[6].mul_add(c0[x], acc);
+            acc = k[7].mul_add(c1[x], acc);
+            acc = k[8].mul_add(c2[x], acc);
+            o[x] = MaybeUninit::new(acc);
         }
     }
 });

@@ -17,7 +17,7 @@ use burn::prelude::*;
 
 /// Whether `t` lives on burn-flex (directly or under autodiff) as f32, where the custom kernels apply.
 #[cfg(feature = "flex")]
-fn on_flex(t: &Tensor<4>) -> bool {
+fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
     use burn::backend::DispatchDevice;
     let d = t.device();
     let flex = match d.as_dispatch() {
@@ -108,6 +108,22 @@ pub fn relu6(x: Tensor<4>) -> Tensor<4> {
         return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::relu6(x.into_dispatch()));
     }
     burn::tensor::activation::relu6(x)
+}
+
+/// `a · b + c` elementwise, `[N]`: rounded once (a fused multiply-add, as PyTorch's CPU
+/// kernels compute BatchNorm's shift `β − μ·α`) on burn-flex outside autodiff; `a * b + c`
+/// elsewhere.
+pub fn mul_add(a: Tensor<1>, b: Tensor<1>, c: Tensor<1>) -> Tensor<1> {
+    #[cfg(feature = "flex")]
+    if on_flex(&a) && !a.device().is_autodiff() {
+        let device = a.device();
+        let v = |t: &Tensor<1>| t.clone().into_data().try_to_vec::<f32>();
+        if let (Ok(av), Ok(bv), Ok(cv)) = (v(&a), v(&b), v(&c)) {
+            let y: Vec<f32> = av.iter().zip(&bv).zip(&cv).map(|((a, b), c)| a.mul_add(*b, *c)).collect();
+            return Tensor::from_data(burn::tensor::TensorData::new(y, [av.len()]), &device);
+        }
+    }
+    a * b + c
 }
 
 /// `x · scale[c] + shift[c]`, then ReLU6 if `relu6`, as one pass on burn-flex:
