@@ -3,7 +3,6 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use crate::kernels::relu6;
 
 use crate::conv_bn::reference_conv;
 use crate::init::SplitMix64;
@@ -48,7 +47,7 @@ pub struct TaskHead {
 impl TaskHead {
     /// `[B, width, h, w]` → `[B, outputs, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        crate::kernels::conv2d(&self.out, relu6(crate::kernels::conv2d(&self.pre, x)))
+        crate::kernels::task_head(&self.pre, &self.out, x)
     }
 
     /// Number of output channels.

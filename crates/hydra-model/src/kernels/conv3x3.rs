@@ -11,6 +11,8 @@
 //! The backward pass uses the same layout: `dXp[:, off ..] += W_tᵀ · dYp` and
 //! `dW_t += dYp · Xp[:, off ..]ᵀ`, with the padding columns of `dYp` zero.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// Up to this many output channels the forward pass accumulates directly (the depth head has
@@ -58,15 +60,21 @@ impl Padded {
         (tap / 3) * self.pw + tap % 3
     }
 
-    /// `[C, H, W]` → `[C, plane]`, zero border.
-    fn pad(&self, x: &[f32], c: usize) -> Vec<f32> {
-        let mut p = vec![0.0f32; c * self.plane];
-        p.par_chunks_mut(self.plane).zip(x.par_chunks(self.h * self.w)).with_min_len(8).for_each(|(dst, src)| {
-            for y in 0..self.h {
-                let o = (y + 1) * self.pw + 1;
-                dst[o..o + self.w].copy_from_slice(&src[y * self.w..(y + 1) * self.w]);
-            }
-        });
+    /// `[C, H, W]` → `[C, plane]`, zero border; with `pre`, each value of channel `c`
+    /// becomes `relu6(v · pre[c])` on the way (a task head's depthwise 1×1 and ReLU6, bit
+    /// for bit as the separate operations: one rounded product, then the clamp). Every
+    /// element is written once: no zero fill first.
+    fn pad(&self, x: &[f32], c: usize, pre: Option<&[f32]>) -> Vec<f32> {
+        let mut p: Vec<f32> = Vec::with_capacity(c * self.plane);
+        let g = *self;
+        p.spare_capacity_mut()[..c * self.plane]
+            .par_chunks_mut(self.plane)
+            .zip(x.par_chunks(self.h * self.w))
+            .enumerate()
+            .with_min_len(8)
+            .for_each(|(ch, (dst, src))| pad_plane(dst, src, [g.h, g.w, g.pw], pre.map(|s| s[ch])));
+        // SAFETY: pad_plane wrote every element of each of the c planes.
+        unsafe { p.set_len(c * self.plane) };
         p
     }
 
@@ -82,18 +90,48 @@ impl Padded {
     }
 
     /// `[C, H·(W+2)]` (or `[C, plane]` read from `start`) → `[C, H, W]`, appended to `out`.
-    fn crop_into(&self, p: &[f32], stride: usize, start: usize, out: &mut [f32]) {
-        out.par_chunks_mut(self.h * self.w).zip(p.par_chunks(stride)).with_min_len(8).for_each(|(dst, src)| {
+    /// With `bias`, channel `c` gets `+ bias[c]` on the way.
+    fn crop_into(&self, p: &[f32], stride: usize, start: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+        out.par_chunks_mut(self.h * self.w).zip(p.par_chunks(stride)).enumerate().with_min_len(8).for_each(|(c, (dst, src))| {
             for y in 0..self.h {
                 let s = start + y * self.pw;
-                dst[y * self.w..(y + 1) * self.w].copy_from_slice(&src[s..s + self.w]);
+                let (d, s) = (&mut dst[y * self.w..(y + 1) * self.w], &src[s..s + self.w]);
+                match bias {
+                    Some(b) => d.iter_mut().zip(s).for_each(|(d, &v)| *d = v + b[c]),
+                    None => d.copy_from_slice(s),
+                }
             }
         });
     }
 }
 
-/// `x: [B, Cin, H, W]`, `w: [Cout, Cin, 3, 3]` → `[B, Cout, H, W]` (no bias).
-pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize) -> Vec<f32> {
+multiversion!(pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], geometry: [usize; 3], scale: Option<f32>) {
+    let [h, w, pw] = geometry;
+    let zero = MaybeUninit::new(0.0f32);
+    dst[..pw + 1].fill(zero);
+    for y in 0..h {
+        let o = (y + 1) * pw + 1;
+        let row = &mut dst[o..o + w];
+        let s = &src[y * w..(y + 1) * w];
+        match scale {
+            // NaN passes through the clamp, as in ReLU6.
+            Some(k) => row.iter_mut().zip(s).for_each(|(d, &v)| {
+                let t = v * k;
+                *d = MaybeUninit::new(if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t });
+            }),
+            None => row.iter_mut().zip(s).for_each(|(d, &v)| *d = MaybeUninit::new(v)),
+        }
+        // This row's right border and the next row's left border.
+        dst[o + w..o + w + 2].fill(zero);
+    }
+    dst[(h + 1) * pw + 1..].fill(zero);
+});
+
+/// `x: [B, Cin, H, W]`, `w: [Cout, Cin, 3, 3]` → `[B, Cout, H, W]`, plus `bias[o]` if given.
+/// With `pre`, the convolution's input is `relu6(x · pre[c])` instead of `x`: a task head
+/// (depthwise 1×1, ReLU6, 3×3) in one pass over its input, computed as the three operations
+/// one after the other would.
+pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, pre: Option<&[f32]>, bias: Option<&[f32]>) -> Vec<f32> {
     assert_eq!(x.len(), b * cin * h * wd, "conv3x3: input size");
     assert_eq!(w.len(), cout * cin * 9, "conv3x3: weight size");
     let g = Padded::new(h, wd);
@@ -103,10 +141,10 @@ pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize) -
     }
     let mut y = vec![0.0f32; cout * g.n];
     for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * h * wd)) {
-        let xp = g.pad(xi, cin);
+        let xp = g.pad(xi, cin, pre);
         if cout <= FEW_OUTPUTS {
             direct(&xp, w, g, cin, cout, &mut y);
-            g.crop_into(&y, g.n, 0, oi);
+            g.crop_into(&y, g.n, 0, bias, oi);
             continue;
         }
         // Column chunks in parallel, nine single-threaded products each: the chunk of the
@@ -133,7 +171,7 @@ pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize) -
                 }
             }
         });
-        g.crop_into(&y, g.n, 0, oi);
+        g.crop_into(&y, g.n, 0, bias, oi);
     }
     out
 }
@@ -249,7 +287,7 @@ pub fn conv3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, h, wd]: [usiz
         return (dx, dw);
     }
     for i in 0..b {
-        let xp = g.pad(&x[i * cin * h * wd..(i + 1) * cin * h * wd], cin);
+        let xp = g.pad(&x[i * cin * h * wd..(i + 1) * cin * h * wd], cin, None);
         let dyp = g.widen(&dy[i * cout * h * wd..(i + 1) * cout * h * wd], cout);
         for tap in 0..9 {
             let off = g.offset(tap);
@@ -283,7 +321,7 @@ pub fn conv3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, h, wd]: [usiz
                     );
                 }
             }
-            g.crop_into(&dxp, g.plane, g.pw + 1, &mut dx[i * cin * h * wd..(i + 1) * cin * h * wd]);
+            g.crop_into(&dxp, g.plane, g.pw + 1, None, &mut dx[i * cin * h * wd..(i + 1) * cin * h * wd]);
         }
     }
     (dx, dw)
@@ -315,10 +353,40 @@ mod tests {
             let [b, cin, h, wd] = dims;
             let x = values(b * cin * h * wd, 1);
             let w = values(cout * cin * 9, 2);
-            let y = conv3x3(&x, &w, dims, cout);
+            let y = conv3x3(&x, &w, dims, cout, None, None);
             for (a, e) in y.iter().zip(naive(&x, &w, dims, cout)) {
                 assert!((*a as f64 - e).abs() < 1e-5 * (1.0 + e.abs()), "{dims:?}: {a} vs {e}");
             }
+        }
+    }
+
+    /// The fused task head (scale, ReLU6, 3×3, bias) is bit for bit the three steps apart,
+    /// NaN included, on both forward paths (few outputs and matrix products).
+    #[test]
+    fn fused_head_equals_its_steps() {
+        for &(dims, cout) in &[([2, 6, 7, 9], 3), ([1, 16, 30, 80], 9), ([1, 4, 1, 5], 1)] {
+            let [b, cin, h, wd] = dims;
+            let mut x: Vec<f32> = values(b * cin * h * wd, 3).iter().map(|v| v * 20.0).collect();
+            x[h * wd + 2] = f32::NAN;
+            let w = values(cout * cin * 9, 4);
+            let pre: Vec<f32> = values(cin, 5).iter().map(|v| v * 2.0).collect();
+            let bias = values(cout, 6);
+            let steps: Vec<f32> = x
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let t = v * pre[i / (h * wd) % cin];
+                    if t.is_nan() { t } else { t.clamp(0.0, 6.0) }
+                })
+                .collect();
+            assert!(steps.iter().any(|&v| v == 6.0) && steps.iter().any(|&v| v == 0.0), "both clamps are exercised");
+            let expect: Vec<f32> = conv3x3(&steps, &w, dims, cout, None, None).iter().enumerate().map(|(i, &v)| v + bias[i / (h * wd) % cout]).collect();
+            let fused = conv3x3(&x, &w, dims, cout, Some(&pre), Some(&bias));
+            assert_eq!(fused.len(), expect.len());
+            for (i, (a, e)) in fused.iter().zip(&expect).enumerate() {
+                assert!(a.to_bits() == e.to_bits() || (a.is_nan() && e.is_nan()), "{dims:?} at {i}: {a} vs {e}");
+            }
+            assert!(fused.iter().any(|v| v.is_nan()), "the NaN reaches the outputs around it");
         }
     }
 

@@ -83,6 +83,9 @@ pub trait HydraKernels: Backend {
     /// Dense 3×3 convolution, padding 1, stride 1 or 2, no bias, for few input channels:
     /// `x [B, Cin, H, W]`, `w [Cout, Cin, 3, 3]` → `[B, Cout, H', W']`.
     fn conv3x3_few_inputs(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
+    /// A task head: `relu6(x · pre[c])`, then a dense 3×3 convolution (stride 1, padding 1)
+    /// with `w [Cout, Cin, 3, 3]` and `bias [Cout]`: `x [B, Cin, H, W]` → `[B, Cout, H, W]`.
+    fn task_head(x: FloatTensor<Self>, pre: FloatTensor<Self>, w: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Dense 1×1 convolution, no bias: `x [B, Cin, H, W]`, `w [Cout, Cin, 1, 1]` → `[B, Cout, H, W]`.
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// [`conv1x1`](HydraKernels::conv1x1) followed by [`channel_affine`](HydraKernels::channel_affine)
@@ -155,7 +158,15 @@ impl HydraKernels for Flex {
         let (x, dims) = f32_planes(&x);
         let cout = w.layout().shape()[0];
         let [b, _, h, wd] = dims;
-        tensor(conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout), [b, cout, h, wd])
+        tensor(conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout, None, None), [b, cout, h, wd])
+    }
+
+    fn task_head(x: FloatTensor<Self>, pre: FloatTensor<Self>, w: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, dims) = f32_planes(&x);
+        let cout = w.layout().shape()[0];
+        let [b, _, h, wd] = dims;
+        let y = conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout, Some(&vec1(&pre)), Some(&vec1(&bias)));
+        tensor(y, [b, cout, h, wd])
     }
 
     fn conv3x3_few_inputs(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
@@ -471,7 +482,7 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let cout = w.primitive().layout().shape()[0];
         let (xc, dims) = f32_planes(&x.into_primitive());
         let [b, _, h, wd] = dims;
-        let y = tensor(conv3x3::conv3x3(xc.storage::<f32>(), &wv, dims, cout), [b, cout, h, wd]);
+        let y = tensor(conv3x3::conv3x3(xc.storage::<f32>(), &wv, dims, cout, None, None), [b, cout, h, wd]);
         match Conv3x3Backward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
@@ -496,6 +507,16 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    /// The steps one after the other (differentiable as each of them).
+    fn task_head(x: FloatTensor<Self>, pre: FloatTensor<Self>, w: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        let c = pre.primitive().layout().shape()[0];
+        let cout = bias.primitive().layout().shape()[0];
+        let t = <Self as HydraKernels>::relu6(Self::float_mul(x, Self::float_reshape(pre, Shape::from(vec![1, c, 1, 1]))));
+        let y = <Self as HydraKernels>::conv3x3(t, w);
+        Self::float_add(y, Self::float_reshape(bias, Shape::from(vec![1, cout, 1, 1])))
     }
 
     /// The two operations one after the other (differentiable as each of them).

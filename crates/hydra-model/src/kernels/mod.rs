@@ -100,6 +100,36 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv.forward(x)
 }
 
+/// A task head, `out(relu6(pre(x)))` with `pre` a depthwise 1×1 convolution without bias and
+/// `out` a 3×3 convolution (stride 1, padding 1) with bias: `[B, C, H, W]` → `[B, Cout, H, W]`.
+/// On burn-flex in inference, one pass writes `relu6(x · pre[c])` straight into the padded
+/// buffer the 3×3 kernel reads (bit for bit the separate steps, two passes and two tensors
+/// fewer); elsewhere the steps one by one.
+pub fn task_head(pre: &burn::nn::conv::Conv2d, out: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    {
+        let [c, cin_g, pkh, pkw] = pre.weight.dims();
+        let [_, ocin, kh, kw] = out.weight.dims();
+        let explicit = |p: &burn::nn::PaddingConfig2d, v: usize| matches!(*p, burn::nn::PaddingConfig2d::Explicit(t, l, b, r) if [t, l, b, r] == [v; 4]);
+        let pre_ok = pre.groups == c && cin_g == 1 && [pkh, pkw] == [1, 1] && pre.bias.is_none() && pre.stride == [1, 1]
+            && (explicit(&pre.padding, 0) || matches!(pre.padding, burn::nn::PaddingConfig2d::Valid));
+        let out_ok = out.groups == 1 && ocin == c && [kh, kw] == [3, 3] && out.stride == [1, 1] && out.dilation == [1, 1] && explicit(&out.padding, 1);
+        if let (true, true, Some(bias)) = (pre_ok, out_ok, &out.bias) {
+            if x.dims()[1] == c && on_flex(&x) && !x.device().is_autodiff() {
+                use flex_ext::HydraKernels;
+                let y = <burn::backend::Dispatch as HydraKernels>::task_head(
+                    x.into_dispatch(),
+                    pre.weight.val().reshape([c]).into_dispatch(),
+                    out.weight.val().into_dispatch(),
+                    bias.val().into_dispatch(),
+                );
+                return Tensor::from_dispatch(y);
+            }
+        }
+    }
+    conv2d(out, relu6(conv2d(pre, x)))
+}
+
 /// ReLU6, `min(max(x, 0), 6)`, with PyTorch's gradient (passes where 0 < x < 6).
 pub fn relu6(x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
