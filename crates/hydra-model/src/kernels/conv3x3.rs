@@ -56,6 +56,13 @@ impl Padded {
         Padded { h, w, pw, plane: (h + 2) * pw + 2, n: h * pw }
     }
 
+    /// The layout the Winograd path reads: whole 4×4 input tiles at a step of 2, so
+    /// `2·⌈H/2⌉ + 2` rows of `2·⌈W/2⌉ + 2` (one more zero row / column when H / W is odd).
+    fn for_tiles(h: usize, w: usize) -> Self {
+        let (ph, pw) = (2 * h.div_ceil(2) + 2, 2 * w.div_ceil(2) + 2);
+        Padded { h, w, pw, plane: ph * pw, n: h * pw }
+    }
+
     fn offset(&self, tap: usize) -> usize {
         (tap / 3) * self.pw + tap % 3
     }
@@ -106,25 +113,26 @@ impl Padded {
 }
 
 multiversion!(pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], geometry: [usize; 3], scale: Option<f32>) {
+    // Rows of `pw ≥ w + 2`: a zero row, then per input row a zero, the row, zeros up to `pw`;
+    // zeros for the rest of the plane.
     let [h, w, pw] = geometry;
     let zero = MaybeUninit::new(0.0f32);
-    dst[..pw + 1].fill(zero);
+    dst[..pw].fill(zero);
     for y in 0..h {
-        let o = (y + 1) * pw + 1;
-        let row = &mut dst[o..o + w];
+        let row = &mut dst[(y + 1) * pw..(y + 2) * pw];
+        row[0] = zero;
         let s = &src[y * w..(y + 1) * w];
         match scale {
             // NaN passes through the clamp, as in ReLU6.
-            Some(k) => row.iter_mut().zip(s).for_each(|(d, &v)| {
+            Some(k) => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| {
                 let t = v * k;
                 *d = MaybeUninit::new(if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t });
             }),
-            None => row.iter_mut().zip(s).for_each(|(d, &v)| *d = MaybeUninit::new(v)),
+            None => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| *d = MaybeUninit::new(v)),
         }
-        // This row's right border and the next row's left border.
-        dst[o + w..o + w + 2].fill(zero);
+        row[1 + w..].fill(zero);
     }
-    dst[(h + 1) * pw + 1..].fill(zero);
+    dst[(h + 1) * pw..].fill(zero);
 });
 
 /// `x: [B, Cin, H, W]`, `w: [Cout, Cin, 3, 3]` → `[B, Cout, H, W]`, plus `bias[o]` if given.
@@ -137,6 +145,15 @@ pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, p
     let g = Padded::new(h, wd);
     let mut out = vec![0.0f32; b * cout * h * wd];
     if out.is_empty() || cin == 0 {
+        return out;
+    }
+    if cout > FEW_OUTPUTS {
+        let t = Padded::for_tiles(h, wd);
+        let u = super::winograd::transform_weights(w, cout, cin);
+        for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * h * wd)) {
+            let xp = t.pad(xi, cin, pre);
+            super::winograd::conv(&xp, [t.plane, t.pw], &u, [cin, h, wd], cout, bias, oi);
+        }
         return out;
     }
     let mut y = vec![0.0f32; cout * g.n];
@@ -349,7 +366,11 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
-        for &(dims, cout) in &[([2, 5, 7, 9], 3), ([1, 1, 1, 1], 1), ([1, 3, 2, 17], 1), ([3, 16, 6, 5], 20), ([1, 3, 40, 70], 2), ([2, 6, 30, 80], 9)] {
+        // Five or more outputs take the Winograd path: odd and even sizes, single rows and columns.
+        for &(dims, cout) in &[
+            ([2, 5, 7, 9], 3), ([1, 1, 1, 1], 1), ([1, 3, 2, 17], 1), ([3, 16, 6, 5], 20), ([1, 3, 40, 70], 2), ([2, 6, 30, 80], 9),
+            ([1, 8, 7, 9], 12), ([1, 5, 1, 1], 6), ([1, 5, 1, 6], 7), ([2, 3, 3, 1], 5), ([1, 64, 12, 16], 40),
+        ] {
             let [b, cin, h, wd] = dims;
             let x = values(b * cin * h * wd, 1);
             let w = values(cout * cin * 9, 2);

@@ -11,6 +11,8 @@ pub mod conv3x3;
 pub mod cpu;
 pub mod upsampled_ce;
 #[cfg(feature = "flex")]
+pub mod winograd;
+#[cfg(feature = "flex")]
 mod flex_ext;
 
 use burn::prelude::*;
