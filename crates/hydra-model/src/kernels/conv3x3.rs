@@ -220,15 +220,20 @@ multiversion!(direct_tile(xp: &[f32], w: &[f32], geometry: [usize; 6], acc: &mut
     let [plane, pw, cin, cout, j0, len] = geometry;
     for c in 0..cin {
         let p = &xp[c * plane..(c + 1) * plane];
+        let src: [&[f32]; 9] = std::array::from_fn(|tap| {
+            let off = (tap / 3) * pw + tap % 3 + j0;
+            &p[off..off + len]
+        });
         for o in 0..cout {
-            let a = &mut acc[o * len..(o + 1) * len];
-            for tap in 0..9 {
-                let wt = w[(o * cin + c) * 9 + tap];
-                let off = (tap / 3) * pw + tap % 3 + j0;
-                let src = &p[off..off + len];
-                for (a, &v) in a.iter_mut().zip(src) {
-                    *a = v.mul_add(wt, *a);
+            let k: [f32; 9] = std::array::from_fn(|tap| w[(o * cin + c) * 9 + tap]);
+            // The nine taps of this channel in order, each a fused multiply-add, with the
+            // accumulator kept in a register across them.
+            for (j, a) in acc[o * len..(o + 1) * len].iter_mut().enumerate() {
+                let mut v = *a;
+                for tap in 0..9 {
+                    v = src[tap][j].mul_add(k[tap], v);
                 }
+                *a = v;
             }
         }
     }

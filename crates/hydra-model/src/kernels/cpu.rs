@@ -160,28 +160,36 @@ fn pool_plane_fast_body(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg:
     }
 }
 
-/// `dst[i] = max(src[0][i], …, src[k−1][i])` for up to five sources (one pass, no copies).
+/// The larger of two NaN-free values as one compare-and-select (`vmaxps`); `f32::max` adds a
+/// NaN fix-up to every lane that the NaN-free pool paths do not need.
+#[inline(always)]
+fn max2(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+/// `dst[i] = max(src[0][i], …, src[k−1][i])` for up to five NaN-free sources (one pass, no
+/// copies).
 #[inline(always)]
 fn max_of(dst: &mut [f32], src: &[&[f32]]) {
     match *src {
         [a, b, c, d, e] => {
             for (((((o, &a), &b), &c), &d), &e) in dst.iter_mut().zip(a).zip(b).zip(c).zip(d).zip(e) {
-                *o = a.max(b).max(c).max(d).max(e);
+                *o = max2(max2(max2(a, b), max2(c, d)), e);
             }
         }
         [a, b, c, d] => {
             for ((((o, &a), &b), &c), &d) in dst.iter_mut().zip(a).zip(b).zip(c).zip(d) {
-                *o = a.max(b).max(c).max(d);
+                *o = max2(max2(a, b), max2(c, d));
             }
         }
         [a, b, c] => {
             for (((o, &a), &b), &c) in dst.iter_mut().zip(a).zip(b).zip(c) {
-                *o = a.max(b).max(c);
+                *o = max2(max2(a, b), c);
             }
         }
         [a, b] => {
             for ((o, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                *o = a.max(b);
+                *o = max2(a, b);
             }
         }
         [a] => dst.copy_from_slice(&a[..dst.len()]),
@@ -216,7 +224,7 @@ multiversion!(pool_plane_values_with(plane: &[f32], h: usize, w: usize, out: &mu
             max_of(&mut mr[2..2 + n], &[&r[..n], &r[1..1 + n], &r[2..2 + n], &r[3..3 + n], &r[4..4 + n]]);
         }
         for x in (0..w.min(2)).chain(w.saturating_sub(2).max(2)..w) {
-            mr[x] = r[x.saturating_sub(2)..(x + 3).min(w)].iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+            mr[x] = r[x.saturating_sub(2)..(x + 3).min(w)].iter().fold(f32::NEG_INFINITY, |a, &v| max2(a, v));
         }
     }
     for (y, dst) in out.chunks_exact_mut(w).enumerate().take(h) {
