@@ -56,13 +56,6 @@ impl Padded {
         Padded { h, w, pw, plane: (h + 2) * pw + 2, n: h * pw }
     }
 
-    /// The layout the Winograd path reads: whole 4×4 input tiles at a step of 2, so
-    /// `2·⌈H/2⌉ + 2` rows of `2·⌈W/2⌉ + 2` (one more zero row / column when H / W is odd).
-    fn for_tiles(h: usize, w: usize) -> Self {
-        let (ph, pw) = (2 * h.div_ceil(2) + 2, 2 * w.div_ceil(2) + 2);
-        Padded { h, w, pw, plane: ph * pw, n: h * pw }
-    }
-
     fn offset(&self, tap: usize) -> usize {
         (tap / 3) * self.pw + tap % 3
     }
@@ -124,10 +117,7 @@ multiversion!(pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], geometry: [us
         let s = &src[y * w..(y + 1) * w];
         match scale {
             // NaN passes through the clamp, as in ReLU6.
-            Some(k) => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| {
-                let t = v * k;
-                *d = MaybeUninit::new(if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t });
-            }),
+            Some(k) => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| *d = MaybeUninit::new(super::cpu::scaled_relu6(v, k))),
             None => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| *d = MaybeUninit::new(v)),
         }
         row[1 + w..].fill(zero);
@@ -148,11 +138,9 @@ pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, p
         return out;
     }
     if cout > FEW_OUTPUTS {
-        let t = Padded::for_tiles(h, wd);
         let u = super::winograd::transform_weights(w, cout, cin);
         for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * h * wd)) {
-            let xp = t.pad(xi, cin, pre);
-            super::winograd::conv(&xp, [t.plane, t.pw], &u, [cin, h, wd], cout, bias, oi);
+            super::winograd::conv(xi, &u, [cin, h, wd], cout, pre, bias, oi);
         }
         return out;
     }

@@ -607,6 +607,14 @@ pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
     out
 }
 
+/// `relu6(v · k)`: one rounded product, then the clamp, NaN passing through (a task head's
+/// depthwise 1×1 and ReLU6 as PyTorch computes them one after the other).
+#[inline(always)]
+pub(crate) fn scaled_relu6(v: f32, k: f32) -> f32 {
+    let t = v * k;
+    if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t }
+}
+
 /// A per-output-channel epilogue of a convolution: `(scale, shift, relu6)`, applied as
 /// [`affine_plane`] to each output row while it is still in cache. `y · scale + shift` is one
 /// fused multiply-add, rounded once, as PyTorch's CPU BatchNorm computes it.

@@ -39,26 +39,30 @@ pub fn transform_weights(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-/// One image: `xp [Cin, plane]` padded as `Padded::for_tiles` (rows of `pw`), `u` from
-/// [`transform_weights`] → `out [Cout, H, W]` (every element written), plus `bias[o]` if given.
-/// Rows of tiles run in parallel, each with its own scratch.
-pub fn conv(xp: &[f32], [plane, pw]: [usize; 2], u: &[f32], [cin, h, w]: [usize; 3], cout: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+/// One image: `x [Cin, H, W]`, `u` from [`transform_weights`] → `out [Cout, H, W]` (every
+/// element written), plus `bias[o]` if given. With `pre`, the convolution's input is
+/// `relu6(x · pre[c])` (a task head's depthwise 1×1 and ReLU6, applied as the tiles are read).
+/// Blocks of tiles run in parallel, each with its own scratch; the zero padding exists only
+/// in the few rows of scratch a block reads, never as a padded copy of the input.
+pub fn conv(x: &[f32], u: &[f32], [cin, h, w]: [usize; 3], cout: usize, pre: Option<&[f32]>, bias: Option<&[f32]>, out: &mut [f32]) {
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
-    assert!(pw >= 2 * tw + 2 && plane >= (2 * th + 2) * pw && xp.len() >= cin * plane, "winograd: padded layout");
+    assert_eq!(x.len(), cin * h * w, "winograd: input size");
     assert_eq!(out.len(), cout * h * w, "winograd: output size");
     assert_eq!(u.len(), 16 * cout * cin, "winograd: weights");
     // Blocks of up to TILES tiles of one row of tiles, so that the transformed input
-    // (16 · Cin · TILES values) stays in a core's L2 between its transform and its products.
+    // (16 · Cin · TILES values) stays close to the core between its transform and its products.
     let per_row = tw.div_ceil(TILES);
     let out_ptr = out.as_mut_ptr() as usize;
     (0..th * per_row).into_par_iter().for_each_init(
-        || (vec![0f32; 16 * cin * TILES], vec![0f32; 16 * cout * TILES], vec![0f32; 2 * TILES + 2]),
+        || (vec![0f32; 16 * cin * TILES], vec![0f32; 16 * cout * TILES], vec![0f32; 5 * (2 * TILES + 2)]),
         |(v, m, scratch), block| {
             let (ty, t0) = (block / per_row, block % per_row * TILES);
             let tb = TILES.min(tw - t0);
+            let n = 2 * tb + 2;
+            let (rows, combo) = scratch.split_at_mut(4 * n);
             for c in 0..cin {
-                let rows = &xp[c * plane + 2 * ty * pw + 2 * t0..c * plane + (2 * ty + 3) * pw + 2 * t0 + 2 * tb + 2];
-                input_tiles(rows, pw, tb, scratch, v, c, cin);
+                padded_rows(&x[c * h * w..(c + 1) * h * w], [h, w, 2 * ty, 2 * t0], pre.map(|p| p[c]), &mut rows[..4 * n]);
+                input_tiles(&rows[..4 * n], n, tb, combo, v, c, cin);
             }
             for xi in 0..16 {
                 // SAFETY: m_ξ is `cout × tb` (row stride tb) inside m; u_ξ is `cout × cin`
@@ -89,6 +93,31 @@ pub fn conv(xp: &[f32], [plane, pw]: [usize; 2], u: &[f32], [cin, h, w]: [usize;
         },
     );
 }
+
+multiversion!(padded_rows(plane: &[f32], geometry: [usize; 4], scale: Option<f32>, rows: &mut [f32]) {
+    // Rows r0 .. r0 + 3 and columns c0 .. c0 + n of the input zero-padded by one (padded
+    // (r, c) is input (r − 1, c − 1)), as four rows of n = rows.len() / 4; with `scale`,
+    // each value v becomes relu6(v · scale).
+    let [h, w, r0, c0] = geometry;
+    let n = rows.len() / 4;
+    for (k, row) in rows.chunks_exact_mut(n).enumerate() {
+        let r = r0 + k;
+        if r == 0 || r > h {
+            row.fill(0.0);
+            continue;
+        }
+        let src = &plane[(r - 1) * w..r * w];
+        // Padded columns c0 .. c0 + n that lie on the input: 1 ..= w.
+        let (lo, hi) = (c0.max(1), (c0 + n).min(w + 1));
+        row[..lo - c0].fill(0.0);
+        let (dst, s) = (&mut row[lo - c0..hi - c0], &src[lo - 1..hi - 1]);
+        match scale {
+            Some(k) => dst.iter_mut().zip(s).for_each(|(d, &v)| *d = super::cpu::scaled_relu6(v, k)),
+            None => dst.copy_from_slice(s),
+        }
+        row[hi - c0..].fill(0.0);
+    }
+});
 
 multiversion!(input_tiles(rows: &[f32], pw: usize, tw: usize, scratch: &mut [f32], v: &mut [f32], c: usize, cin: usize) {
     // Bᵀ d B with Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: first
