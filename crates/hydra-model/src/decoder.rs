@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use crate::kernels::{conv2d, relu6};
+use crate::kernels::{conv2d, conv_add_relu6, relu6};
 
 use crate::conv_bn::reference_conv;
 use crate::crp::{Crp, CrpConfig};
@@ -99,13 +99,15 @@ impl RefineNetDecoder {
             let d = t.dims();
             [d[2], d[3]]
         };
-        let r = relu6(conv2d(&self.conv8, f.l8) + conv2d(&self.conv7, f.l7));
+        // `conv_add_relu6(c, x, a)` is `relu6(c(x) + a)`; float addition commutes, so
+        // `relu6(conv8(l8) + conv7(l7))` is `conv_add_relu6(conv7, l7, conv8(l8))` to the bit.
+        let r = conv_add_relu6(&self.conv7, f.l7, conv2d(&self.conv8, f.l8));
         let r = resize_bilinear(conv2d(&self.conv_adapt4, self.crp4.forward(r)), size(&f.l6));
         let r = relu6(conv2d(&self.conv5, f.l5) + conv2d(&self.conv6, f.l6) + r);
         let r = resize_bilinear(conv2d(&self.conv_adapt3, self.crp3.forward(r)), size(&f.l4));
-        let r = relu6(conv2d(&self.conv4, f.l4) + r);
+        let r = conv_add_relu6(&self.conv4, f.l4, r);
         let r = resize_bilinear(conv2d(&self.conv_adapt2, self.crp2.forward(r)), size(&f.l3));
-        let r = relu6(conv2d(&self.conv3, f.l3) + r);
+        let r = conv_add_relu6(&self.conv3, f.l3, r);
         self.crp1.forward(r)
     }
 }

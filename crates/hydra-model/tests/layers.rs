@@ -448,3 +448,27 @@ fn fused_conv_batch_norm_equals_the_two_passes() {
         }
     }
 }
+
+/// The decoder's lateral 1×1 convolution joining the upsampled path, `relu6(conv(x) + a)`,
+/// fused into the convolution's kernel in inference, gives exactly the separate operations
+/// (NaN included), with several column chunks and images.
+#[test]
+fn fused_conv_add_relu6_equals_the_separate_operations() {
+    use burn::nn::conv::Conv2dConfig;
+    let device = Device::flex();
+    for (cin, cout, b, h, w) in [(24, 16, 1, 30, 40), (5, 7, 2, 3, 4)] {
+        let conv = Conv2dConfig::new([cin, cout], [1, 1]).with_bias(false).init(&device);
+        let x = Tensor::<4>::random([b, cin, h, w], Distribution::Normal(0.0, 2.0), &device);
+        let mut av: Vec<f32> = Tensor::<4>::random([b, cout, h, w], Distribution::Normal(0.0, 4.0), &device).into_data().try_into_vec::<f32>().unwrap();
+        av[3] = f32::NAN;
+        let a = Tensor::<4>::from_data(TensorData::new(av, [b, cout, h, w]), &device);
+        let fused = vec4(hydra_model::kernels::conv_add_relu6(&conv, x.clone(), a.clone()));
+        let separate = vec4(burn::tensor::activation::relu6(hydra_model::kernels::conv2d(&conv, x) + a));
+        assert_eq!(fused.len(), separate.len());
+        for (i, (p, q)) in fused.iter().zip(&separate).enumerate() {
+            assert!(p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()), "{i}: {p} vs {q}");
+        }
+        assert!(fused[3].is_nan(), "NaN passes through");
+        assert!(fused.iter().any(|&v| v == 6.0) && fused.iter().any(|&v| v == 0.0), "both clamps are exercised");
+    }
+}

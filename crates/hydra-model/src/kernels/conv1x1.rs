@@ -12,20 +12,25 @@ const COLUMNS: usize = 512;
 
 /// `x: [B, Cin, HW]`, `w: [Cout, Cin]` → `[B, Cout, HW]`. With `epilogue`, each output
 /// row then gets `y · scale[o] + shift[o]` (and ReLU6) while it is in cache: inference-mode
-/// BatchNorm without a pass of its own, with the same arithmetic as the separate pass.
-pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue) -> Vec<f32> {
+/// BatchNorm without a pass of its own, with the same arithmetic as the separate pass. With
+/// `add_relu6 = Some(a)` (`a: [B, Cout, HW]`), the output is `relu6(y + a)` (the decoder's
+/// lateral convolution joining the upsampled path), computed the same way.
+pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>) -> Vec<f32> {
     assert_eq!(x.len(), b * cin * hw, "conv1x1: input size");
     assert_eq!(w.len(), cout * cin, "conv1x1: weight size");
     if let Some((scale, shift, _)) = epilogue {
         assert!(scale.len() == cout && shift.len() == cout, "conv1x1: epilogue size");
     }
-    per_image_product(w, [1, cin], x, [b, cin, hw], cout, epilogue)
+    if let Some(a) = add_relu6 {
+        assert_eq!(a.len(), b * cout * hw, "conv1x1: addend size");
+    }
+    per_image_product(w, [1, cin], x, [b, cin, hw], cout, epilogue, add_relu6)
 }
 
 /// `Y[b] = L · R[b]` for every image, with `L` an `m × k` matrix whose element `(i, c)` is
 /// `lhs[i·rs + c·cs]` (`[rs, cs]` = `lhs_strides`) and `R[b]` the row-major `k × hw` block
 /// `b` of `rhs`: `[B, m, hw]`.
-fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]: [usize; 3], m_total: usize, epilogue: Epilogue) -> Vec<f32> {
+fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]: [usize; 3], m_total: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>) -> Vec<f32> {
     let total = b * m_total * hw;
     if k == 0 || total == 0 {
         let mut out = vec![0.0; total];
@@ -33,6 +38,9 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
             for (p, plane) in out.chunks_mut(hw.max(1)).enumerate() {
                 affine_plane(plane, scale[p % m_total], shift[p % m_total], relu6);
             }
+        }
+        if let Some(a) = add_relu6 {
+            add_relu6_row(&mut out, a);
         }
         return out;
     }
@@ -61,12 +69,18 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
                 0.0, 1.0, false, false, false,
                 gemm::Parallelism::None,
             );
-            if let Some((scale, shift, relu6)) = epilogue {
+            if epilogue.is_some() || add_relu6.is_some() {
                 for o in o0..o0 + m {
+                    let at = (i * m_total + o) * hw + j0;
                     // SAFETY: row o, columns j0 .. j0 + len of image i: written above by this
                     // task only.
-                    let row = std::slice::from_raw_parts_mut((op as *mut f32).add((i * m_total + o) * hw + j0), len);
-                    affine_plane(row, scale[o], shift[o], relu6);
+                    let row = std::slice::from_raw_parts_mut((op as *mut f32).add(at), len);
+                    if let Some((scale, shift, relu6)) = epilogue {
+                        affine_plane(row, scale[o], shift[o], relu6);
+                    }
+                    if let Some(a) = add_relu6 {
+                        add_relu6_row(row, &a[at..at + len]);
+                    }
                 }
             }
         }
@@ -75,6 +89,14 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
     unsafe { out.set_len(total) };
     out
 }
+
+multiversion!(add_relu6_row(row: &mut [f32], a: &[f32]) {
+    // relu6(y + a) as the separate add and ReLU6 compute it (NaN passes through).
+    for (y, &v) in row.iter_mut().zip(a) {
+        let t = *y + v;
+        *y = if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t };
+    }
+});
 
 /// Columns per partial weight gradient: the partials are summed in a fixed order, so the
 /// result does not depend on the thread count.
@@ -86,7 +108,7 @@ pub fn conv1x1_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, hw]: [usize; 
     assert_eq!(x.len(), b * cin * hw, "conv1x1_backward: input size");
     assert_eq!(dy.len(), b * cout * hw, "conv1x1_backward: gradient size");
     // Wᵀ: element (c, o) is w[o·cin + c].
-    let dx = want_dx.then(|| per_image_product(w, [cin, 1], dy, [b, cout, hw], cin, None));
+    let dx = want_dx.then(|| per_image_product(w, [cin, 1], dy, [b, cout, hw], cin, None, None));
     let size = cout * cin;
     let chunks = hw.div_ceil(GRAD_COLUMNS);
     if size == 0 || b * chunks == 0 {
@@ -160,7 +182,7 @@ mod tests {
         for &([b, cin, hw], cout) in &[([2, 3, 5], 4), ([1, 7, 1300], 9), ([3, 1, 1], 1), ([1, 16, 513], 2), ([1, 20, 30], 70)] {
             let x = pattern(b * cin * hw, 37, 101);
             let w = pattern(cout * cin, 13, 29);
-            let y = conv1x1(&x, &w, [b, cin, hw], cout, None);
+            let y = conv1x1(&x, &w, [b, cin, hw], cout, None, None);
             assert_close(&y, &per_image_reference(|o, c| w[o * cin + c] as f64, &x, [b, cin, hw], cout), 1e-5, "y");
         }
     }

@@ -88,6 +88,8 @@ pub trait HydraKernels: Backend {
     fn task_head(x: FloatTensor<Self>, pre: FloatTensor<Self>, w: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Dense 1×1 convolution, no bias: `x [B, Cin, H, W]`, `w [Cout, Cin, 1, 1]` → `[B, Cout, H, W]`.
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `relu6(conv1x1(x, w) + a)`, `a [B, Cout, H, W]`, fused on the CPU.
+    fn conv1x1_add_relu6(x: FloatTensor<Self>, w: FloatTensor<Self>, a: FloatTensor<Self>) -> FloatTensor<Self>;
     /// [`conv1x1`](HydraKernels::conv1x1) followed by [`channel_affine`](HydraKernels::channel_affine)
     /// (inference-mode BatchNorm and ReLU6), fused on the CPU.
     fn conv1x1_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self>;
@@ -180,14 +182,21 @@ impl HydraKernels for Flex {
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, [b, cin, h, wd]) = f32_planes(&x);
         let cout = w.layout().shape()[0];
-        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, None), [b, cout, h, wd])
+        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, None, None), [b, cout, h, wd])
+    }
+
+    fn conv1x1_add_relu6(x: FloatTensor<Self>, w: FloatTensor<Self>, a: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, [b, cin, h, wd]) = f32_planes(&x);
+        let (a, _) = f32_planes(&a);
+        let cout = w.layout().shape()[0];
+        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, None, Some(a.storage::<f32>())), [b, cout, h, wd])
     }
 
     fn conv1x1_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
         let (x, [b, cin, h, wd]) = f32_planes(&x);
         let cout = w.layout().shape()[0];
         let (scale, shift) = (vec1(&scale), vec1(&shift));
-        let y = conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)));
+        let y = conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)), None);
         tensor(y, [b, cout, h, wd])
     }
 
@@ -502,7 +511,7 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let cout = w.primitive().layout().shape()[0];
         let (xc, dims) = f32_planes(&x.into_primitive());
         let [b, cin, h, wd] = dims;
-        let y = tensor(conv1x1::conv1x1(xc.storage::<f32>(), &wv, [b, cin, h * wd], cout, None), [b, cout, h, wd]);
+        let y = tensor(conv1x1::conv1x1(xc.storage::<f32>(), &wv, [b, cin, h * wd], cout, None, None), [b, cout, h, wd]);
         match Conv1x1Backward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xc, wv, dims, cout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
@@ -517,6 +526,13 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         let t = <Self as HydraKernels>::relu6(Self::float_mul(x, Self::float_reshape(pre, Shape::from(vec![1, c, 1, 1]))));
         let y = <Self as HydraKernels>::conv3x3(t, w);
         Self::float_add(y, Self::float_reshape(bias, Shape::from(vec![1, cout, 1, 1])))
+    }
+
+    /// The three operations one after the other (differentiable as each of them).
+    fn conv1x1_add_relu6(x: FloatTensor<Self>, w: FloatTensor<Self>, a: FloatTensor<Self>) -> FloatTensor<Self> {
+        use burn::backend::ops::FloatTensorOps;
+        let y = <Self as HydraKernels>::conv1x1(x, w);
+        <Self as HydraKernels>::relu6(Self::float_add(y, a))
     }
 
     /// The two operations one after the other (differentiable as each of them).

@@ -102,6 +102,27 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv.forward(x)
 }
 
+/// `relu6(conv(x) + a)` for a convolution without bias: the decoder's lateral 1×1
+/// convolution joining the upsampled path. On burn-flex in inference, for a dense 1×1
+/// convolution, the sum and the clamp are applied to each output row while it is in cache
+/// (bit for bit the separate operations, two passes and a tensor fewer); elsewhere the
+/// operations one by one.
+pub fn conv_add_relu6(conv: &burn::nn::conv::Conv2d, x: Tensor<4>, a: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    {
+        let [_, _, kh, kw] = conv.weight.dims();
+        let plain = [kh, kw] == [1, 1] && conv.groups == 1 && conv.bias.is_none() && conv.stride == [1, 1] && conv.dilation == [1, 1]
+            && (matches!(conv.padding, burn::nn::PaddingConfig2d::Valid) || matches!(conv.padding, burn::nn::PaddingConfig2d::Explicit(0, 0, 0, 0)));
+        let [b, _, h, w] = x.dims();
+        if plain && a.dims() == [b, conv.weight.dims()[0], h, w] && on_flex(&x) && on_flex(&a) && !x.device().is_autodiff() {
+            use flex_ext::HydraKernels;
+            let y = <burn::backend::Dispatch as HydraKernels>::conv1x1_add_relu6(x.into_dispatch(), conv.weight.val().into_dispatch(), a.into_dispatch());
+            return Tensor::from_dispatch(y);
+        }
+    }
+    relu6(conv2d(conv, x) + a)
+}
+
 /// A task head, `out(relu6(pre(x)))` with `pre` a depthwise 1×1 convolution without bias and
 /// `out` a 3×3 convolution (stride 1, padding 1) with bias: `[B, C, H, W]` → `[B, Cout, H, W]`.
 /// On burn-flex in inference, one pass writes `relu6(x · pre[c])` straight into the padded
