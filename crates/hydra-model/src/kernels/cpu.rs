@@ -579,10 +579,11 @@ fn relu6_pass(g: f32, y: f32) -> f32 {
     f32::from_bits(g.to_bits() & keep.wrapping_neg())
 }
 
-multiversion!(relu6_backward_slice(y: &[f32], g: &[f32], out: &mut [f32]) {
+multiversion!(relu6_backward_slice(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>]) {
+    assert!(y.len() >= out.len() && g.len() >= out.len(), "relu6_backward: sizes");
     for ((o, &v), &gv) in out.iter_mut().zip(y).zip(g) {
         // PyTorch: the gradient passes where 0 < x < 6, i.e. where 0 < y < 6.
-        *o = relu6_pass(gv, v);
+        *o = MaybeUninit::new(relu6_pass(gv, v));
     }
 });
 
@@ -602,9 +603,9 @@ pub fn relu6_in_place(x: &mut [f32]) {
 
 /// Gradient of [`relu6`] from its output `y` and the output gradient `g`.
 pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; y.len()];
-    out.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(|((o, y), g)| relu6_backward_slice(y, g, o));
-    out
+    assert_eq!(y.len(), g.len(), "relu6_backward: sizes");
+    // SAFETY: relu6_backward_slice writes every element of its chunk (y and g are as long).
+    unsafe { par_uninit(y.len(), CHUNK, |i, o| relu6_backward_slice(&y[i * CHUNK..], &g[i * CHUNK..], o)) }
 }
 
 /// `relu6(v · k)`: one rounded product, then the clamp, NaN passing through (a task head's
@@ -751,22 +752,29 @@ pub fn batch_norm_train_backward(
             (sg, sgx * invstd)
         })
         .collect();
-    let mut dx = vec![0f32; x.len()];
-    dx.par_chunks_mut(hw).enumerate().for_each(|(k, d)| {
-        let ch = k % c;
-        let invstd = 1.0 / (var[ch] as f64 + eps).sqrt();
-        let (sg, sgx) = sums[ch];
-        let a = (gamma[ch] as f64 * invstd) as f32;
-        let mg = (sg / n) as f32;
-        let mgx = (sgx / n) as f32;
-        let (m, is) = (mean[ch], invstd as f32);
-        for ((o, &g), &v) in d.iter_mut().zip(&grad[k * hw..(k + 1) * hw]).zip(&x[k * hw..(k + 1) * hw]) {
-            let xhat = (v - m) * is;
-            *o = a * (g - mg - xhat * mgx);
-        }
-    });
+    // SAFETY: bn_dx_plane writes every element of its plane.
+    let dx = unsafe {
+        par_uninit(x.len(), hw, |k, d| {
+            let ch = k % c;
+            let invstd = 1.0 / (var[ch] as f64 + eps).sqrt();
+            let (sg, sgx) = sums[ch];
+            let a = (gamma[ch] as f64 * invstd) as f32;
+            let coefficients = [a, (sg / n) as f32, (sgx / n) as f32, mean[ch], invstd as f32];
+            bn_dx_plane(&grad[k * hw..(k + 1) * hw], &x[k * hw..(k + 1) * hw], coefficients, d);
+        })
+    };
     (dx, sums.iter().map(|s| s.1 as f32).collect(), sums.iter().map(|s| s.0 as f32).collect())
 }
+
+multiversion!(bn_dx_plane(grad: &[f32], x: &[f32], coefficients: [f32; 5], d: &mut [MaybeUninit<f32>]) {
+    // dx = a · (g − mean(g) − x̂ · mean(g · x̂)), x̂ = (x − μ) · σ⁻¹.
+    let [a, mg, mgx, m, is] = coefficients;
+    assert!(grad.len() >= d.len() && x.len() >= d.len(), "bn_dx_plane: sizes");
+    for ((o, &g), &v) in d.iter_mut().zip(grad).zip(x) {
+        let xhat = (v - m) * is;
+        *o = MaybeUninit::new(a * (g - mg - xhat * mgx));
+    }
+});
 
 /// `e^x` for f32 without a library call, so that loops over it vectorise: Cephes' `expf`
 /// (x = n·ln 2 + r with |r| ≤ ln 2 / 2, a degree-7 polynomial for e^r, then 2^n from the
@@ -1069,23 +1077,17 @@ multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw
 /// With `epilogue`, each output plane then gets `y · scale[c] + shift[c]` (and ReLU6).
 pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize, epilogue: Epilogue) -> Vec<f32> {
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let total = b * c * oh * ow;
-    let mut out: Vec<f32> = Vec::with_capacity(total);
-    if total > 0 {
-        out.spare_capacity_mut()[..total].par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+    // SAFETY: dw3x3_plane writes every element of its plane (each of its oh rows, all ow columns).
+    unsafe {
+        par_uninit(b * c * oh * ow, oh * ow, |p, o| {
             let ch = p % c;
             dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, o);
-            // SAFETY: dw3x3_plane wrote every element of the plane (each of its oh rows, all
-            // ow columns).
-            let o = unsafe { assume_init_mut(o) };
             if let Some((scale, shift, relu6)) = epilogue {
-                affine_plane(o, scale[ch], shift[ch], relu6);
+                // SAFETY: written just above.
+                affine_plane(assume_init_mut(o), scale[ch], shift[ch], relu6);
             }
-        });
+        })
     }
-    // SAFETY: the planes above cover all `total` elements, each written.
-    unsafe { out.set_len(total) };
-    out
 }
 
 /// `&mut [f32]` over storage whose every element has been written.
@@ -1095,6 +1097,22 @@ pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize, e
 unsafe fn assume_init_mut(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     // SAFETY: MaybeUninit<f32> has f32's layout, and the caller guarantees initialisation.
     unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// A buffer of `total` values whose chunks of `chunk` values (the last may be shorter) are
+/// written in parallel by `write(index, chunk)`, without zero-filling it first (a memset of
+/// every output tensor was ~4 % of a training step).
+///
+/// # Safety
+/// `write` must initialise every element of the chunk it is given.
+pub(crate) unsafe fn par_uninit(total: usize, chunk: usize, write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    if total > 0 {
+        out.spare_capacity_mut()[..total].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| write(i, c));
+    }
+    // SAFETY: the chunks cover all `total` elements, and the caller's `write` initialised each.
+    unsafe { out.set_len(total) };
+    out
 }
 
 /// Gradients of [`depthwise3x3`] with respect to the input and the weight.
