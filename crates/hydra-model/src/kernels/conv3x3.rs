@@ -289,51 +289,70 @@ multiversion!(few_inputs_plane(rows: &[f32], w: &[f32], geometry: [usize; 5], pl
 
 /// Gradients of [`conv3x3`]: `(dx [B, Cin, H, W], dw [Cout, Cin, 3, 3])` for `dy [B, Cout, H, W]`.
 /// `dx` is computed only when `want_dx`.
+///
+/// Both are one matrix product per image over the nine taps at once. With `R [9·Cout, plane]`
+/// the output gradient in the padded layout shifted by each tap's offset
+/// (`R[(t, o), p] = dYp[o, p − off_t]`, zero elsewhere; 9 × the small `dY`, not the large
+/// input): `dXp = Wₛ · R` with `Wₛ[c, (t, o)] = W[o, c, t]`, and `dWᵀ[c, (t, o)] = Xp · Rᵀ`,
+/// so that the input is packed once per image instead of once per tap.
 pub fn conv3x3_backward(x: &[f32], w: &[f32], dy: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, want_dx: bool) -> (Option<Vec<f32>>, Vec<f32>) {
     let g = Padded::new(h, wd);
-    let mut dw = vec![0.0f32; cout * cin * 9];
     let mut dx = want_dx.then(|| vec![0.0f32; b * cin * h * wd]);
     if b * h * wd * cin * cout == 0 {
-        return (dx, dw);
+        return (dx, vec![0.0f32; cout * cin * 9]);
     }
+    let k = 9 * cout;
+    // The shifted rows cover the same ranges for every image: zeroed once.
+    let mut shifted = vec![0.0f32; k * g.plane];
+    let mut dwt = vec![0.0f32; cin * k];
+    let stacked: Vec<f32> = if want_dx {
+        (0..cin * k).map(|i| (i / k, i % k / cout, i % cout)).map(|(c, t, o)| w[(o * cin + c) * 9 + t]).collect()
+    } else {
+        Vec::new()
+    };
+    let mut dxp = if want_dx { vec![0.0f32; cin * g.plane] } else { Vec::new() };
     for i in 0..b {
-        let xp = g.pad(&x[i * cin * h * wd..(i + 1) * cin * h * wd], cin, None);
         let dyp = g.widen(&dy[i * cout * h * wd..(i + 1) * cout * h * wd], cout);
-        for tap in 0..9 {
-            let off = g.offset(tap);
-            // dW_t[o, c] (+)= Σ_j dYp[o, j] · Xp[c, off + j]; dst element (o, c) is dw[o·9·cin + c·9 + tap].
-            // SAFETY: strides as documented; dst does not alias the inputs.
-            unsafe {
-                gemm::gemm(
-                    cout, cin, g.n,
-                    dw.as_mut_ptr().add(tap), 9, (9 * cin) as isize, i > 0,
-                    dyp.as_ptr(), 1, g.n as isize,
-                    xp.as_ptr().add(off), g.plane as isize, 1,
-                    1.0, 1.0, false, false, false,
-                    parallelism(cout, cin, g.n),
-                );
+        for t in 0..9 {
+            let off = g.offset(t);
+            for o in 0..cout {
+                let row = (t * cout + o) * g.plane;
+                shifted[row + off..row + off + g.n].copy_from_slice(&dyp[o * g.n..(o + 1) * g.n]);
             }
         }
+        let xp = g.pad(&x[i * cin * h * wd..(i + 1) * cin * h * wd], cin, None);
+        // dWᵀ[c, (t, o)] (+)= Σ_p Xp[c, p] · R[(t, o), p]: rhs element (p, col) is
+        // shifted[col·plane + p].
+        // SAFETY: dst is `cin × k` row-major, lhs `cin × plane` row-major, rhs `plane × k`
+        // column-major, all inside their buffers; dst aliases neither.
+        unsafe {
+            gemm::gemm(
+                cin, k, g.plane,
+                dwt.as_mut_ptr(), 1, k as isize, i > 0,
+                xp.as_ptr(), 1, g.plane as isize,
+                shifted.as_ptr(), g.plane as isize, 1,
+                1.0, 1.0, false, false, false,
+                parallelism(cin, k, g.plane),
+            );
+        }
         if let Some(dx) = dx.as_mut() {
-            let mut dxp = vec![0.0f32; cin * g.plane];
-            for tap in 0..9 {
-                let off = g.offset(tap);
-                // dXp[c, off + j] += Σ_o W_t[o, c] · dYp[o, j]; lhs element (c, o) is w[o·9·cin + c·9 + tap].
-                // SAFETY: dst rows are `plane` apart and each covers off .. off + n ≤ plane.
-                unsafe {
-                    gemm::gemm(
-                        cin, g.n, cout,
-                        dxp.as_mut_ptr().add(off), 1, g.plane as isize, true,
-                        w.as_ptr().add(tap), (9 * cin) as isize, 9,
-                        dyp.as_ptr(), 1, g.n as isize,
-                        1.0, 1.0, false, false, false,
-                        parallelism(cin, g.n, cout),
-                    );
-                }
+            // dXp[c, p] = Σ_{(t, o)} Wₛ[c, (t, o)] · R[(t, o), p].
+            // SAFETY: dst is `cin × plane` row-major, lhs `cin × k` row-major, rhs
+            // `k × plane` row-major, all inside their buffers; dst aliases neither.
+            unsafe {
+                gemm::gemm(
+                    cin, g.plane, k,
+                    dxp.as_mut_ptr(), 1, g.plane as isize, false,
+                    stacked.as_ptr(), 1, k as isize,
+                    shifted.as_ptr(), 1, g.plane as isize,
+                    0.0, 1.0, false, false, false,
+                    parallelism(cin, g.plane, k),
+                );
             }
             g.crop_into(&dxp, g.plane, g.pw + 1, None, &mut dx[i * cin * h * wd..(i + 1) * cin * h * wd]);
         }
     }
+    let dw = (0..cout * cin * 9).map(|i| (i / (9 * cin), i / 9 % cin, i % 9)).map(|(o, c, t)| dwt[c * k + t * cout + o]).collect();
     (dx, dw)
 }
 
