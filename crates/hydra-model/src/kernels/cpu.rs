@@ -634,6 +634,14 @@ multiversion!(pub(crate) affine_plane(v: &mut [f32], scale: f32, shift: f32, rel
     }
 });
 
+multiversion!(affine_plane_into(src: &[f32], scale: f32, shift: f32, dst: &mut [MaybeUninit<f32>]) {
+    // The arithmetic of `affine_plane` (without ReLU6), from `src` into `dst`.
+    assert!(src.len() >= dst.len(), "affine_plane_into: sizes");
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = MaybeUninit::new(v.mul_add(scale, shift));
+    }
+});
+
 /// `y = x · scale[c] + shift[c]` per channel of a `[B, C, HW]` buffer, then ReLU6 if asked
 /// (NaN passes through), overwriting `x`: inference-mode BatchNorm and its activation in one
 /// pass.
@@ -716,13 +724,15 @@ pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usi
             (mean, sq as f32 / n as f32)
         })
         .collect();
-    let mut out = x.to_vec();
-    out.par_chunks_mut(hw).enumerate().for_each(|(k, o)| {
-        let ch = k % c;
-        let (mean, var) = stats[ch];
-        let alpha = (1.0 / (var as f64 + eps).sqrt()) as f32 * gamma[ch];
-        affine_plane(o, alpha, (-mean).mul_add(alpha, beta[ch]), false);
-    });
+    // SAFETY: affine_plane_into writes every element of its plane.
+    let out = unsafe {
+        par_uninit(x.len(), hw, |k, o| {
+            let ch = k % c;
+            let (mean, var) = stats[ch];
+            let alpha = (1.0 / (var as f64 + eps).sqrt()) as f32 * gamma[ch];
+            affine_plane_into(&x[k * hw..(k + 1) * hw], alpha, (-mean).mul_add(alpha, beta[ch]), o);
+        })
+    };
     (out, stats.iter().map(|s| s.0).collect(), stats.iter().map(|s| s.1).collect())
 }
 
