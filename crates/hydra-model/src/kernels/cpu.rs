@@ -579,11 +579,10 @@ fn relu6_pass(g: f32, y: f32) -> f32 {
     f32::from_bits(g.to_bits() & keep.wrapping_neg())
 }
 
-multiversion!(relu6_backward_slice(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>]) {
-    assert!(y.len() >= out.len() && g.len() >= out.len(), "relu6_backward: sizes");
-    for ((o, &v), &gv) in out.iter_mut().zip(y).zip(g) {
+multiversion!(relu6_backward_slice(y: &[f32], g: &mut [f32]) {
+    for (gv, &v) in g.iter_mut().zip(y) {
         // PyTorch: the gradient passes where 0 < x < 6, i.e. where 0 < y < 6.
-        *o = MaybeUninit::new(relu6_pass(gv, v));
+        *gv = relu6_pass(*gv, v);
     }
 });
 
@@ -601,11 +600,10 @@ pub fn relu6_in_place(x: &mut [f32]) {
     x.par_chunks_mut(CHUNK).for_each(relu6_slice);
 }
 
-/// Gradient of [`relu6`] from its output `y` and the output gradient `g`.
-pub fn relu6_backward(y: &[f32], g: &[f32]) -> Vec<f32> {
+/// Gradient of [`relu6`] from its output `y` and the output gradient `g`, overwriting `g`.
+pub fn relu6_backward_in_place(y: &[f32], g: &mut [f32]) {
     assert_eq!(y.len(), g.len(), "relu6_backward: sizes");
-    // SAFETY: relu6_backward_slice writes every element of its chunk (y and g are as long).
-    unsafe { par_uninit(y.len(), CHUNK, |i, o| relu6_backward_slice(&y[i * CHUNK..], &g[i * CHUNK..], o)) }
+    g.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).for_each(|(g, y)| relu6_backward_slice(y, g));
 }
 
 /// `relu6(v · k)`: one rounded product, then the clamp, NaN passing through (a task head's

@@ -382,8 +382,10 @@ impl Backward<Flex, 1> for Relu6Backward {
         let grad = grads.consume::<Flex>(&ops.node);
         let y = ops.state;
         if let Some(node) = parent {
-            let (g, dims) = f32_planes(&grad);
-            grads.register::<Flex>(node.id, tensor(cpu::relu6_backward(y.storage::<f32>(), g.storage::<f32>()), dims));
+            // The incoming gradient is usually this node's alone: masked in place (a copy first
+            // otherwise).
+            let (y, _) = f32_planes(&y);
+            grads.register::<Flex>(node.id, map_in_place(grad, |g, _| cpu::relu6_backward_in_place(y.storage::<f32>(), g)));
         }
     }
 }
