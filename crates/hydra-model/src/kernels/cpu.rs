@@ -1031,20 +1031,27 @@ multiversion!(dw3x3_dx_plane(dy: &[f32], hw: [usize; 2], w: &[f32], s: usize, dx
     }
 });
 
-/// `lanes[i % 16] += a[i] · b[i]` (vectorisable).
+/// `lanes[k][i % 16] += g[i] · taps[k][i]` for the three taps of a row, one pass over `g`
+/// (vectorisable; each lane sums its products in the same order as one dot product at a time).
 #[inline(always)]
-fn dot_into(a: &[f32], b: &[f32], lanes: &mut [f32; 16]) {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut ac = a.chunks_exact(16);
-    let mut bc = b.chunks_exact(16);
-    for (x, y) in (&mut ac).zip(&mut bc) {
+fn dot3_into(g: &[f32], taps: [&[f32]; 3], lanes: &mut [[f32; 16]]) {
+    let n = taps.iter().fold(g.len(), |n, t| n.min(t.len()));
+    let full = n / 16 * 16;
+    let [l0, l1, l2] = lanes else { unreachable!("three taps") };
+    for j in (0..full).step_by(16) {
+        let gc: &[f32; 16] = g[j..j + 16].try_into().expect("16 lanes");
+        let (a, b, c): (&[f32; 16], &[f32; 16], &[f32; 16]) =
+            (taps[0][j..j + 16].try_into().expect("16"), taps[1][j..j + 16].try_into().expect("16"), taps[2][j..j + 16].try_into().expect("16"));
         for l in 0..16 {
-            lanes[l] += x[l] * y[l];
+            l0[l] += gc[l] * a[l];
+            l1[l] += gc[l] * b[l];
+            l2[l] += gc[l] * c[l];
         }
     }
-    for ((l, &x), &y) in lanes.iter_mut().zip(ac.remainder()).zip(bc.remainder()) {
-        *l += x * y;
+    for j in full..n {
+        l0[j - full] += g[j] * taps[0][j];
+        l1[j - full] += g[j] * taps[1][j];
+        l2[j - full] += g[j] * taps[2][j];
     }
 }
 
@@ -1070,9 +1077,7 @@ multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw
                 continue;
             }
             let taps = dw_taps(&ring[(p % 3) * slot..(p % 3 + 1) * slot], s, wd, ow);
-            for kx in 0..3 {
-                dot_into(g, taps[kx], &mut lanes[ky * 3 + kx]);
-            }
+            dot3_into(g, taps, &mut lanes[ky * 3..ky * 3 + 3]);
         }
     }
     for (d, l) in dw.iter_mut().zip(&lanes) {
