@@ -271,21 +271,59 @@ pub fn has_fma() -> bool {
 multiversion!(few_inputs_plane(rows: &[f32], w: &[f32], geometry: [usize; 5], plane: &mut [f32]) {
     use super::cpu::dw_taps;
     let [cin, wd, ow, slot, s] = geometry;
+    assert!(cin <= 4 && w.len() >= cin * 9, "few_inputs_plane: at most 4 input channels");
     for (oy, o) in plane.chunks_mut(ow).enumerate() {
+        // The 9·cin taps of this output row in the order (ky, kx, c), and their weights.
+        let mut taps: [&[f32]; 36] = [&[]; 36];
+        let mut k = [0f32; 36];
+        let mut n = 0;
         for ky in 0..3 {
             let p = oy * s + ky;
             for kx in 0..3 {
                 for c in 0..cin {
-                    let taps = dw_taps(&rows[(p * cin + c) * slot..(p * cin + c + 1) * slot], s, wd, ow);
-                    let k = w[c * 9 + ky * 3 + kx];
-                    for (d, &v) in o.iter_mut().zip(taps[kx]) {
-                        *d = k.mul_add(v, *d);
-                    }
+                    taps[n] = &dw_taps(&rows[(p * cin + c) * slot..(p * cin + c + 1) * slot], s, wd, ow)[kx][..ow];
+                    k[n] = w[c * 9 + ky * 3 + kx];
+                    n += 1;
                 }
             }
         }
+        match n {
+            9 => accumulate_taps::<9>(&taps, &k, o),
+            18 => accumulate_taps::<18>(&taps, &k, o),
+            27 => accumulate_taps::<27>(&taps, &k, o),
+            _ => accumulate_taps::<36>(&taps, &k, o),
+        }
     }
 });
+
+/// `o[j] = Σ_t k[t] · taps[t][j]`, accumulated in a register in the order of `t` from zero,
+/// each step a fused multiply-add; `N` known at compile time so that the tap loop unrolls and
+/// the loop over `j` vectorises.
+#[inline(always)]
+fn accumulate_taps<const N: usize>(taps: &[&[f32]; 36], k: &[f32; 36], o: &mut [f32]) {
+    const LANES: usize = 16;
+    let n = o.len();
+    let taps: [&[f32]; N] = std::array::from_fn(|t| &taps[t][..n]);
+    let full = n / LANES * LANES;
+    for (jc, d) in o[..full].chunks_exact_mut(LANES).enumerate() {
+        let j = jc * LANES;
+        let mut acc = [0.0f32; LANES];
+        for t in 0..N {
+            let src: &[f32; LANES] = taps[t][j..j + LANES].try_into().expect("lanes");
+            for l in 0..LANES {
+                acc[l] = k[t].mul_add(src[l], acc[l]);
+            }
+        }
+        d.copy_from_slice(&acc);
+    }
+    for j in full..n {
+        let mut acc = 0.0f32;
+        for t in 0..N {
+            acc = k[t].mul_add(taps[t][j], acc);
+        }
+        o[j] = acc;
+    }
+}
 
 /// Gradients of [`conv3x3`]: `(dx [B, Cin, H, W], dw [Cout, Cin, 3, 3])` for `dy [B, Cout, H, W]`.
 /// `dx` is computed only when `want_dx`.
