@@ -298,14 +298,13 @@ pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool
 /// in cache through all stages instead of streaming the whole tensor seven times per stage):
 /// `top = x; for each stage s: top = maxpool5(top) · w[s][c]; x = x + top`. The same f32
 /// operations in the same order as the unfused network, so the same result to the bit.
-/// `x: [planes = B·C, h, w]`, `weights: [stages][C]`.
-pub fn crp_depthwise(x: &[f32], weights: &[Vec<f32>], c: usize, h: usize, w: usize) -> Vec<f32> {
+/// `x: [planes = B·C, h, w]`, overwritten by the result; `weights: [stages][C]`.
+pub fn crp_depthwise_in_place(x: &mut [f32], weights: &[Vec<f32>], c: usize, h: usize, w: usize) {
     let n = h * w;
-    let mut out = x.to_vec();
     if n == 0 {
-        return out;
+        return;
     }
-    out.par_chunks_mut(n).enumerate().for_each(|(p, acc)| {
+    x.par_chunks_mut(n).enumerate().for_each(|(p, acc)| {
         let ch = p % c;
         let mut top = acc.to_vec();
         let mut pooled = vec![0f32; n];
@@ -318,7 +317,6 @@ pub fn crp_depthwise(x: &[f32], weights: &[Vec<f32>], c: usize, h: usize, w: usi
             scale_add_plane(&pooled, ws[ch], &mut top, acc);
         }
     });
-    out
 }
 
 multiversion!(scale_add_plane(pooled: &[f32], k: f32, top: &mut [f32], acc: &mut [f32]) {

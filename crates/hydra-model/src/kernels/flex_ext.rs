@@ -118,6 +118,18 @@ fn labels_i64(t: &FlexTensor) -> Vec<i64> {
     }
 }
 
+/// The values in row-major order: borrowed when the tensor is exactly its buffer (a weight
+/// as stored), a copy otherwise.
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    let n = t.layout().shape().num_elements();
+    if t.dtype() == DType::F32 && t.is_contiguous() && t.layout().contiguous_offsets() == Some((0, n)) && t.storage::<f32>().len() == n {
+        std::borrow::Cow::Borrowed(t.storage::<f32>())
+    } else {
+        std::borrow::Cow::Owned(vec1(t))
+    }
+}
+
+/// A copy of the values, contiguous.
 fn vec1(t: &FlexTensor) -> Vec<f32> {
     t.to_contiguous().storage::<f32>().to_vec()
 }
@@ -153,21 +165,21 @@ impl HydraKernels for Flex {
     fn depthwise3x3(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize) -> FloatTensor<Self> {
         let (x, [b, c, h, wd]) = f32_planes(&x);
         let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
-        tensor(cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride, None), [b, c, oh, ow])
+        tensor(cpu::depthwise3x3(x.storage::<f32>(), &values(&w), [b, c, h, wd], stride, None), [b, c, oh, ow])
     }
 
     fn conv3x3(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, dims) = f32_planes(&x);
         let cout = w.layout().shape()[0];
         let [b, _, h, wd] = dims;
-        tensor(conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout, None, None), [b, cout, h, wd])
+        tensor(conv3x3::conv3x3(x.storage::<f32>(), &values(&w), dims, cout, None, None), [b, cout, h, wd])
     }
 
     fn task_head(x: FloatTensor<Self>, pre: FloatTensor<Self>, w: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, dims) = f32_planes(&x);
         let cout = w.layout().shape()[0];
         let [b, _, h, wd] = dims;
-        let y = conv3x3::conv3x3(x.storage::<f32>(), &vec1(&w), dims, cout, Some(&vec1(&pre)), Some(&vec1(&bias)));
+        let y = conv3x3::conv3x3(x.storage::<f32>(), &values(&w), dims, cout, Some(&vec1(&pre)), Some(&vec1(&bias)));
         tensor(y, [b, cout, h, wd])
     }
 
@@ -175,28 +187,28 @@ impl HydraKernels for Flex {
         let (x, dims) = f32_planes(&x);
         let [b, _, h, wd] = dims;
         let cout = w.layout().shape()[0];
-        let y = conv3x3::conv3x3_few_inputs(x.storage::<f32>(), &vec1(&w), dims, cout, stride);
+        let y = conv3x3::conv3x3_few_inputs(x.storage::<f32>(), &values(&w), dims, cout, stride);
         tensor(y, [b, cout, cpu::dw_out(h, stride), cpu::dw_out(wd, stride)])
     }
 
     fn conv1x1(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, [b, cin, h, wd]) = f32_planes(&x);
         let cout = w.layout().shape()[0];
-        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, None, None), [b, cout, h, wd])
+        tensor(conv1x1::conv1x1(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, None, None), [b, cout, h, wd])
     }
 
     fn conv1x1_add_relu6(x: FloatTensor<Self>, w: FloatTensor<Self>, a: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, [b, cin, h, wd]) = f32_planes(&x);
         let (a, _) = f32_planes(&a);
         let cout = w.layout().shape()[0];
-        tensor(conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, None, Some(a.storage::<f32>())), [b, cout, h, wd])
+        tensor(conv1x1::conv1x1(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, None, Some(a.storage::<f32>())), [b, cout, h, wd])
     }
 
     fn conv1x1_affine(x: FloatTensor<Self>, w: FloatTensor<Self>, scale: FloatTensor<Self>, shift: FloatTensor<Self>, relu6: bool) -> FloatTensor<Self> {
         let (x, [b, cin, h, wd]) = f32_planes(&x);
         let cout = w.layout().shape()[0];
         let (scale, shift) = (vec1(&scale), vec1(&shift));
-        let y = conv1x1::conv1x1(x.storage::<f32>(), &vec1(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)), None);
+        let y = conv1x1::conv1x1(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)), None);
         tensor(y, [b, cout, h, wd])
     }
 
@@ -204,7 +216,7 @@ impl HydraKernels for Flex {
         let (x, [b, c, h, wd]) = f32_planes(&x);
         let (oh, ow) = (cpu::dw_out(h, stride), cpu::dw_out(wd, stride));
         let (scale, shift) = (vec1(&scale), vec1(&shift));
-        let y = cpu::depthwise3x3(x.storage::<f32>(), &vec1(&w), [b, c, h, wd], stride, Some((&scale, &shift, relu6)));
+        let y = cpu::depthwise3x3(x.storage::<f32>(), &values(&w), [b, c, h, wd], stride, Some((&scale, &shift, relu6)));
         tensor(y, [b, c, oh, ow])
     }
 
@@ -214,10 +226,10 @@ impl HydraKernels for Flex {
     }
 
     fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (x, dims) = f32_planes(&x);
-        let [_, c, h, wd] = dims;
+        let c = x.layout().shape()[1];
         let weights: Vec<Vec<f32>> = vec1(&w).chunks(c).map(<[f32]>::to_vec).collect();
-        tensor(cpu::crp_depthwise(x.storage::<f32>(), &weights, c, h, wd), dims)
+        // In place when the input is this operation's alone (as in the decoder), else on a copy.
+        map_in_place(x, |v, [_, c, h, wd]| cpu::crp_depthwise_in_place(v, &weights, c, h, wd))
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
