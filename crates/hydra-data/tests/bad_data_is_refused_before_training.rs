@@ -10,11 +10,10 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/samples/nyud")
 }
 
-/// A dataset root with the two good NYUv2 frames plus `extra` files; returns the root.
-fn dataset(name: &str, extra: &[(&str, Vec<u8>)]) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hydra-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+/// A dataset root with the two good NYUv2 frames plus `extra` files; returns the root
+/// (removed when the test passes).
+fn dataset(name: &str, extra: &[(&str, Vec<u8>)]) -> hydra_testkit::Scratch {
+    let d = hydra_testkit::scratch("hydra-bad", name);
     for f in ["000464.png", "segm_gt_000464.png", "depth_gt_000464.png", "000433.png", "segm_gt_000433.png", "depth_gt_000433.png"] {
         std::fs::copy(fixtures().join(f), d.join(f)).unwrap();
     }

@@ -10,11 +10,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hydra-data-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn scratch(name: &str) -> hydra_testkit::Scratch {
+    hydra_testkit::scratch("hydra-data", name)
 }
 
 fn list_spec(root: &Path, list: &Path, depth_scale: f64, palette: Option<Palette>) -> SourceSpec {

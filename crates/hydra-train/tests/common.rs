@@ -16,12 +16,9 @@ pub fn max_errors(a: &[f32], b: &[f32]) -> (f32, f32) {
     (err, scale)
 }
 
-/// A fresh empty directory under the target's temp area.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hydra-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh empty directory for one test, removed when the test passes.
+pub fn scratch(name: &str) -> hydra_testkit::Scratch {
+    hydra_testkit::scratch("hydra-test", name)
 }
 
 /// Run the `hydra` binary with `args` and extra environment variables.

@@ -8,12 +8,9 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/pytorch")
 }
 
-/// A fresh empty directory for one test, under the system's temp folder.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hydra-model-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh empty directory for one test, removed when the test passes.
+pub fn scratch(name: &str) -> hydra_testkit::Scratch {
+    hydra_testkit::scratch("hydra-model", name)
 }
 
 /// A tensor's values as f32, in row-major order.
