@@ -27,9 +27,9 @@ fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Depthwise 3×3, padding 1: per output, `acc = 0; for ky, kx: acc = fma(w, x, acc)`
-/// (oneDNN's order; padding taps are zeros and leave `acc` unchanged).
-fn depthwise_reference(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize) -> Vec<f32> {
+/// Depthwise 3×3, padding 1: per output, `acc = 0; for ky, kx: acc = step(w, x, acc)` with
+/// x = 0 for padding taps.
+fn depthwise_reference(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize, step: fn(f32, f32, f32) -> f32) -> Vec<f32> {
     let (oh, ow) = ((h - 1) / s + 1, (wd - 1) / s + 1);
     let mut out = Vec::with_capacity(b * c * oh * ow);
     for p in 0..b * c {
@@ -41,7 +41,7 @@ fn depthwise_reference(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize
                     for kx in 0..3 {
                         let (iy, ix) = ((oy * s + ky) as isize - 1, (ox * s + kx) as isize - 1);
                         let v = if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize { 0.0 } else { plane[iy as usize * wd + ix as usize] };
-                        acc = k[ky * 3 + kx].mul_add(v, acc);
+                        acc = step(k[ky * 3 + kx], v, acc);
                     }
                 }
                 out.push(acc);
@@ -66,39 +66,17 @@ fn depthwise_3x3_is_pytorchs_fused_chain_bit_for_bit() {
             let conv = burn::nn::conv::Conv2d { weight: Param::from_tensor(Tensor::from_data(TensorData::new(wv.clone(), [c, 1, 3, 3]), &device)), ..conv };
             let xv = values(b * c * h * w, 2, -3.0, 3.0);
             let y = vec4(hydra_model::kernels::conv2d(&conv, Tensor::from_data(TensorData::new(xv.clone(), [b, c, h, w]), &device)));
-            let expect = depthwise_reference(&xv, &wv, [b, c, h, w], s);
+            // oneDNN's order: one fused multiply-add per tap.
+            let expect = depthwise_reference(&xv, &wv, [b, c, h, w], s, |k, v, acc| k.mul_add(v, acc));
             assert_eq!(y.len(), expect.len());
             let differ = y.iter().zip(&expect).filter(|(a, e)| a.to_bits() != e.to_bits()).count();
             assert_eq!(differ, 0, "stride {s}, {h}×{w}, autodiff {}: {differ} outputs differ", device.is_autodiff());
-            // The reference tells the orders apart: plain products and sums differ somewhere.
-            let plain = depthwise_plain(&xv, &wv, [b, c, h, w], s);
+            // The data tell the roundings apart: a rounding after every product (what hydra computed
+            // before) differs somewhere.
+            let plain = depthwise_reference(&xv, &wv, [b, c, h, w], s, |k, v, acc| acc + k * v);
             assert!(plain.iter().zip(&expect).any(|(a, e)| a != e), "the data cannot tell one rounding from two");
         }
     }
-}
-
-/// The same sum with a rounding after every product (what hydra computed before).
-fn depthwise_plain(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize) -> Vec<f32> {
-    let (oh, ow) = ((h - 1) / s + 1, (wd - 1) / s + 1);
-    let mut out = Vec::with_capacity(b * c * oh * ow);
-    for p in 0..b * c {
-        let (plane, k) = (&x[p * h * wd..(p + 1) * h * wd], &w[(p % c) * 9..(p % c + 1) * 9]);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut acc = 0.0f32;
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        let (iy, ix) = ((oy * s + ky) as isize - 1, (ox * s + kx) as isize - 1);
-                        if iy >= 0 && ix >= 0 && iy < h as isize && ix < wd as isize {
-                            acc += k[ky * 3 + kx] * plane[iy as usize * wd + ix as usize];
-                        }
-                    }
-                }
-                out.push(acc);
-            }
-        }
-    }
-    out
 }
 
 /// Inference-mode BatchNorm: `α = γ · (1 / √(σ² + ε))` in f32, `y = fma(x, α, fma(−μ, α, β))`.
