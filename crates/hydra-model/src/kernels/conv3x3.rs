@@ -1,29 +1,27 @@
-//! Dense 3×3 convolution, stride 1, padding 1 (the task heads' last layer), as nine
-//! accumulated matrix products on NCHW data, forward and backward.
+//! Dense 3×3 convolution, stride 1, padding 1 (the task heads' last layer) on NCHW data,
+//! forward and backward; and the stem's 3×3 of few input channels.
 //!
-//! The input is copied once into a zero-padded buffer whose rows are `W + 2` wide. In that
-//! layout the tap `(dy, dx)` of every output pixel is the same flat offset `dy·(W+2) + dx`, so
-//! each tap is one product `Y[Cout, H·(W+2)] += W_t[Cout, Cin] · Xp[Cin, off .. off + H·(W+2)]`
-//! read in place: no im2col buffer (9× the input) is built. The two extra columns per output
-//! row are discarded at the end. burn-flex's generic convolution tiles an im2col buffer and
-//! reached a quarter of the matrix-product throughput on the segmentation head.
+//! Forward: with more than a few outputs (the segmentation head), Winograd's F(2×2, 3×3)
+//! ([`super::winograd`]); with a few (the depth head), a direct accumulation over a
+//! zero-padded copy of the input whose rows are `W + 2` wide. In that layout the tap
+//! `(dy, dx)` of every output pixel is the same flat offset `dy·(W+2) + dx`, so no im2col
+//! buffer (9× the input) is built; the two extra columns per output row are discarded at the
+//! end. burn-flex's generic convolution tiles an im2col buffer and reached a quarter of the
+//! matrix-product throughput on the segmentation head.
 //!
-//! The backward pass uses the same layout: `dXp[:, off ..] += W_tᵀ · dYp` and
-//! `dW_t += dYp · Xp[:, off ..]ᵀ`, with the padding columns of `dYp` zero.
+//! Backward: the same padded layout, one matrix product per image for each gradient over the
+//! nine taps at once (see [`conv3x3_backward`]).
 
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
 /// Up to this many output channels the forward pass accumulates directly (the depth head has
-/// one): a matrix product with so few rows spends its time packing the input nine times.
+/// one: matrix products with so few rows spend their time packing); above, Winograd.
 const FEW_OUTPUTS: usize = 4;
 
 /// Columns of the padded-width output computed together by the direct path.
 const TILE: usize = 2048;
-
-/// Output columns per parallel chunk of the matrix-product path.
-const COLUMNS: usize = 1024;
 
 /// Products below this many multiply-adds run on one thread.
 const PARALLEL_MACS: usize = 1 << 21;
@@ -144,38 +142,11 @@ pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, p
         }
         return out;
     }
+    // Few outputs (the depth head): direct accumulation on the padded input.
     let mut y = vec![0.0f32; cout * g.n];
     for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * h * wd)) {
         let xp = g.pad(xi, cin, pre);
-        if cout <= FEW_OUTPUTS {
-            direct(&xp, w, g, cin, cout, &mut y);
-            g.crop_into(&y, g.n, 0, bias, oi);
-            continue;
-        }
-        // Column chunks in parallel, nine single-threaded products each: the chunk of the
-        // input that the taps share stays in cache, and the threads never synchronise.
-        let chunks = g.n.div_ceil(COLUMNS);
-        let (yp, xpp, wp) = (y.as_mut_ptr() as usize, xp.as_ptr() as usize, w.as_ptr() as usize);
-        (0..chunks).into_par_iter().for_each(|ci| {
-            let j0 = ci * COLUMNS;
-            let len = COLUMNS.min(g.n - j0);
-            for tap in 0..9 {
-                // SAFETY: dst is columns j0 .. j0 + len of the `cout × n` buffer y (row stride
-                // n), disjoint between chunks; lhs element (o, c) is w[o·9·cin + c·9 + tap];
-                // rhs element (c, j) is xp[c·plane + off + j0 + j] with off + n ≤ plane (see
-                // `Padded::plane`). y, xp and w outlive the parallel loop.
-                unsafe {
-                    gemm::gemm(
-                        cout, len, cin,
-                        (yp as *mut f32).add(j0), 1, g.n as isize, tap > 0,
-                        (wp as *const f32).add(tap), 9, (9 * cin) as isize,
-                        (xpp as *const f32).add(g.offset(tap) + j0), 1, g.plane as isize,
-                        1.0, 1.0, false, false, false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            }
-        });
+        direct(&xp, w, g, cin, cout, &mut y);
         g.crop_into(&y, g.n, 0, bias, oi);
     }
     out
