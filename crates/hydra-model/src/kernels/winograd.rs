@@ -80,14 +80,12 @@ pub fn conv(x: &[f32], u: &[f32], [cin, h, w]: [usize; 3], cout: usize, pre: Opt
             }
             let cols = (2 * t0)..(2 * (t0 + tb)).min(w);
             for o in 0..cout {
-                // SAFETY: columns `cols` of rows 2·ty and 2·ty + 1 (those below h) of plane o
-                // of `out`: no other block writes them, and `out` outlives the parallel loop.
-                let plane_out = unsafe { std::slice::from_raw_parts_mut((out_ptr as *mut f32).add(o * h * w), h * w) };
-                let top = &mut plane_out[2 * ty * w + cols.start..2 * ty * w + cols.end];
-                // SAFETY: as above, the next row's columns (when it exists) are disjoint from `top`.
-                let bottom = (2 * ty + 1 < h).then(|| unsafe {
-                    std::slice::from_raw_parts_mut((out_ptr as *mut f32).add(o * h * w + (2 * ty + 1) * w + cols.start), cols.len())
-                });
+                // SAFETY: columns `cols` of rows 2·ty and 2·ty + 1 (the latter only below h) of
+                // plane o of `out`, two disjoint ranges inside it that no other block touches;
+                // `out` outlives the parallel loop.
+                let row = |r: usize| unsafe { std::slice::from_raw_parts_mut((out_ptr as *mut f32).add(o * h * w + r * w + cols.start), cols.len()) };
+                let top = row(2 * ty);
+                let bottom = (2 * ty + 1 < h).then(|| row(2 * ty + 1));
                 output_tiles(m, [o, cout, tb], bias.map_or(0.0, |b| b[o]), top, bottom);
             }
         },
