@@ -122,9 +122,10 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
     let backend = crate::backend::Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
     let device = backend.training_device().map_err(TrainError::Config)?;
     if backend == crate::backend::Backend::Wgpu {
-        // Measured on Mesa's lavapipe (README, Backends): one SGD step on wgpu gives a loss 11 %
-        // off PyTorch's while inference agrees; not yet explained.
-        report.info("warning: training on wgpu is known to compute wrong losses and updates (README: Backends); train on flex until this is fixed");
+        // Measured on Mesa's lavapipe (README, Backends): at the quickstart's size training on
+        // wgpu matches flex (loss within 1e-5), but one SGD step at batch 2 × 480×640 gives a
+        // loss 11 % off PyTorch's; not yet explained, never run on a real GPU.
+        report.info("warning: training on wgpu gave wrong losses at large inputs (batch 2 × 480×640) in hydra's only test of it, on a software Vulkan driver (README: Backends); check against flex before trusting a run");
     }
     let run_dir = config.output.dir.clone();
     let ckpt_dir = run_dir.join("checkpoints");
