@@ -93,8 +93,7 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
 multiversion!(add_relu6_row(row: &mut [f32], a: &[f32]) {
     // relu6(y + a) as the separate add and ReLU6 compute it (NaN passes through).
     for (y, &v) in row.iter_mut().zip(a) {
-        let t = *y + v;
-        *y = if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t };
+        *y = super::cpu::relu6_value(*y + v);
     }
 });
 

@@ -403,7 +403,7 @@ mod tests {
     }
 
     /// The fused task head (scale, ReLU6, 3×3, bias) is bit for bit the three steps apart,
-    /// NaN included, on both forward paths (few outputs and matrix products).
+    /// NaN included, on both forward paths (few outputs: direct; more: Winograd).
     #[test]
     fn fused_head_equals_its_steps() {
         for &(dims, cout) in &[([2, 6, 7, 9], 3), ([1, 16, 30, 80], 9), ([1, 4, 1, 5], 1)] {

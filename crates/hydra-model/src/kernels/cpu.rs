@@ -562,10 +562,16 @@ mod tests {
     }
 }
 
+/// `min(max(t, 0), 6)` with NaN passing through, as PyTorch's hardtanh does: the one
+/// definition of the clamp every ReLU6 kernel and epilogue uses.
+#[inline(always)]
+pub(crate) fn relu6_value(t: f32) -> f32 {
+    if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t }
+}
+
 multiversion!(relu6_slice(v: &mut [f32]) {
     for o in v.iter_mut() {
-        // NaN passes through, as PyTorch's hardtanh does.
-        *o = if *o < 0.0 { 0.0 } else if *o > 6.0 { 6.0 } else { *o };
+        *o = relu6_value(*o);
     }
 });
 
@@ -606,10 +612,10 @@ pub fn relu6_backward_in_place(y: &[f32], g: &mut [f32]) {
 
 /// `relu6(v · k)`: one rounded product, then the clamp, NaN passing through (a task head's
 /// depthwise 1×1 and ReLU6 as PyTorch computes them one after the other).
+#[cfg(feature = "flex")]
 #[inline(always)]
 pub(crate) fn scaled_relu6(v: f32, k: f32) -> f32 {
-    let t = v * k;
-    if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t }
+    relu6_value(v * k)
 }
 
 /// A per-output-channel epilogue of a convolution: `(scale, shift, relu6)`, applied as
@@ -621,7 +627,7 @@ multiversion!(pub(crate) affine_plane(v: &mut [f32], scale: f32, shift: f32, rel
     if relu6 {
         for o in v.iter_mut() {
             let y = o.mul_add(scale, shift);
-            *o = if y < 0.0 { 0.0 } else if y > 6.0 { 6.0 } else { y };
+            *o = relu6_value(y);
         }
     } else {
         for o in v.iter_mut() {

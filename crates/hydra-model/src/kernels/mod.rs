@@ -41,6 +41,16 @@ pub fn max_pool_5x5(x: Tensor<4>) -> Tensor<4> {
     crate::max_pool::max_pool_5x5_portable(x)
 }
 
+/// Whether `conv` pads every side by exactly `p` (`Valid` is padding 0; `Same` is never
+/// taken for a fixed amount).
+fn padded_by(conv: &burn::nn::conv::Conv2d, p: usize) -> bool {
+    match conv.padding {
+        burn::nn::PaddingConfig2d::Explicit(t, l, b, r) => [t, l, b, r] == [p; 4],
+        burn::nn::PaddingConfig2d::Valid => p == 0,
+        burn::nn::PaddingConfig2d::Same => false,
+    }
+}
+
 /// A 2-D convolution `[B, Cin, H, W]` → `[B, Cout, H', W']` (PyTorch's `F.conv2d` with
 /// this layer's weight, bias, stride, padding and groups), computed the fastest way the case
 /// allows: a depthwise 1×1 convolution is a per-channel scale; while training, a dense 1×1
@@ -57,12 +67,7 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
         Some(bv) => y + bv.val().reshape([1, cout, 1, 1]),
         None => y,
     };
-    let padded = |p: usize| match conv.padding {
-        burn::nn::PaddingConfig2d::Explicit(t, l, bo, r) => [t, l, bo, r] == [p; 4],
-        burn::nn::PaddingConfig2d::Valid => p == 0,
-        burn::nn::PaddingConfig2d::Same => false,
-    };
-    if [kh, kw] == [1, 1] && unit && padded(0) {
+    if [kh, kw] == [1, 1] && unit && padded_by(conv, 0) {
         if conv.groups == cin && cin_g == 1 && cout == cin {
             return bias(x * conv.weight.val().reshape([1, cout, 1, 1]));
         }
@@ -79,14 +84,14 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
     #[cfg(feature = "flex")]
     if [kh, kw] == [3, 3] && conv.groups == cin && cin_g == 1 && cout == cin && conv.dilation == [1, 1] && on_flex(&x)
-        && padded(1) && conv.stride[0] == conv.stride[1] && conv.stride[0] <= 2
+        && padded_by(conv, 1) && conv.stride[0] == conv.stride[1] && conv.stride[0] <= 2
     {
         use flex_ext::HydraKernels;
         let y = <burn::backend::Dispatch as HydraKernels>::depthwise3x3(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0]);
         return bias(Tensor::from_dispatch(y));
     }
     #[cfg(feature = "flex")]
-    if [kh, kw] == [3, 3] && conv.groups == 1 && cin <= 4 && conv.dilation == [1, 1] && padded(1) && conv.stride[0] == conv.stride[1]
+    if [kh, kw] == [3, 3] && conv.groups == 1 && cin <= 4 && conv.dilation == [1, 1] && padded_by(conv, 1) && conv.stride[0] == conv.stride[1]
         && conv.stride[0] <= 2 && !x.device().is_autodiff() && on_flex(&x) && conv3x3::has_fma()
     {
         use flex_ext::HydraKernels;
@@ -94,7 +99,7 @@ pub fn conv2d(conv: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
         return bias(Tensor::from_dispatch(y));
     }
     #[cfg(feature = "flex")]
-    if [kh, kw] == [3, 3] && conv.groups == 1 && unit && padded(1) && on_flex(&x) {
+    if [kh, kw] == [3, 3] && conv.groups == 1 && unit && padded_by(conv, 1) && on_flex(&x) {
         use flex_ext::HydraKernels;
         let y = <burn::backend::Dispatch as HydraKernels>::conv3x3(x.into_dispatch(), conv.weight.val().into_dispatch());
         return bias(Tensor::from_dispatch(y));
@@ -112,7 +117,7 @@ pub fn conv_add_relu6(conv: &burn::nn::conv::Conv2d, x: Tensor<4>, a: Tensor<4>)
     {
         let [_, _, kh, kw] = conv.weight.dims();
         let plain = [kh, kw] == [1, 1] && conv.groups == 1 && conv.bias.is_none() && conv.stride == [1, 1] && conv.dilation == [1, 1]
-            && (matches!(conv.padding, burn::nn::PaddingConfig2d::Valid) || matches!(conv.padding, burn::nn::PaddingConfig2d::Explicit(0, 0, 0, 0)));
+            && padded_by(conv, 0);
         let [b, _, h, w] = x.dims();
         if plain && a.dims() == [b, conv.weight.dims()[0], h, w] && on_flex(&x) && on_flex(&a) && !x.device().is_autodiff() {
             use flex_ext::HydraKernels;
@@ -133,10 +138,9 @@ pub fn task_head(pre: &burn::nn::conv::Conv2d, out: &burn::nn::conv::Conv2d, x: 
     {
         let [c, cin_g, pkh, pkw] = pre.weight.dims();
         let [_, ocin, kh, kw] = out.weight.dims();
-        let explicit = |p: &burn::nn::PaddingConfig2d, v: usize| matches!(*p, burn::nn::PaddingConfig2d::Explicit(t, l, b, r) if [t, l, b, r] == [v; 4]);
         let pre_ok = pre.groups == c && cin_g == 1 && [pkh, pkw] == [1, 1] && pre.bias.is_none() && pre.stride == [1, 1]
-            && (explicit(&pre.padding, 0) || matches!(pre.padding, burn::nn::PaddingConfig2d::Valid));
-        let out_ok = out.groups == 1 && ocin == c && [kh, kw] == [3, 3] && out.stride == [1, 1] && out.dilation == [1, 1] && explicit(&out.padding, 1);
+            && padded_by(pre, 0);
+        let out_ok = out.groups == 1 && ocin == c && [kh, kw] == [3, 3] && out.stride == [1, 1] && out.dilation == [1, 1] && padded_by(out, 1);
         if let (true, true, Some(bias)) = (pre_ok, out_ok, &out.bias) {
             if x.dims()[1] == c && on_flex(&x) && !x.device().is_autodiff() {
                 use flex_ext::HydraKernels;
@@ -203,14 +207,12 @@ pub fn conv_affine(conv: &burn::nn::conv::Conv2d, x: Tensor<4>, scale: Tensor<1>
         use flex_ext::HydraKernels;
         let [cout, cin_g, kh, kw] = conv.weight.dims();
         let cin = x.dims()[1];
-        let padded = |p: usize| matches!(conv.padding, burn::nn::PaddingConfig2d::Explicit(t, l, b, r) if [t, l, b, r] == [p; 4])
-            || (p == 0 && matches!(conv.padding, burn::nn::PaddingConfig2d::Valid));
         let plain = conv.bias.is_none() && conv.dilation == [1, 1] && on_flex(&x) && !x.device().is_autodiff() && scale.dtype() == burn::tensor::DType::F32;
-        if plain && [kh, kw] == [1, 1] && conv.groups == 1 && conv.stride == [1, 1] && padded(0) {
+        if plain && [kh, kw] == [1, 1] && conv.groups == 1 && conv.stride == [1, 1] && padded_by(conv, 0) {
             let y = <burn::backend::Dispatch as HydraKernels>::conv1x1_affine(x.into_dispatch(), conv.weight.val().into_dispatch(), scale.into_dispatch(), shift.into_dispatch(), relu6);
             return Ok(Tensor::from_dispatch(y));
         }
-        if plain && [kh, kw] == [3, 3] && conv.groups == cin && cin_g == 1 && cout == cin && padded(1) && conv.stride[0] == conv.stride[1] && conv.stride[0] <= 2 {
+        if plain && [kh, kw] == [3, 3] && conv.groups == cin && cin_g == 1 && cout == cin && padded_by(conv, 1) && conv.stride[0] == conv.stride[1] && conv.stride[0] <= 2 {
             let y = <burn::backend::Dispatch as HydraKernels>::depthwise3x3_affine(x.into_dispatch(), conv.weight.val().into_dispatch(), conv.stride[0], scale.into_dispatch(), shift.into_dispatch(), relu6);
             return Ok(Tensor::from_dispatch(y));
         }
