@@ -67,6 +67,19 @@ pub struct EncoderFeatures {
     pub l8: Tensor<4>,
 }
 
+/// One convolution + BatchNorm layer of the encoder at a given input size.
+#[derive(Debug, Clone)]
+pub struct EncoderLayer<'a> {
+    /// Reference name (`layer1`, `layer3.0.output.1`, ...).
+    pub name: String,
+    /// The layer.
+    pub layer: &'a ConvBn,
+    /// Its input `[B, C_in, h, w]`.
+    pub input: [usize; 4],
+    /// Its output `[B, C_out, h / s, w / s]` (rounded up).
+    pub output: [usize; 4],
+}
+
 /// MobileNetV2 without the final 1280-channel convolution and classifier.
 #[derive(Module, Debug)]
 pub struct MobileNetV2 {
@@ -80,6 +93,37 @@ impl MobileNetV2 {
     /// Fold every BatchNorm into its convolution (inference only).
     pub fn fold(self) -> Self {
         Self { stem: self.stem.fold(), stages: self.stages.into_iter().map(|s| s.into_iter().map(|b| b.fold()).collect()).collect() }
+    }
+
+    /// Every convolution + BatchNorm layer in forward order, with its reference name and, for
+    /// an input `[B, 3, H, W]`, its input and output shapes (`⌈H/s⌉ × ⌈W/s⌉` after a total
+    /// stride `s`).
+    pub fn layers(&self, [b, h, w]: [usize; 3]) -> Vec<EncoderLayer<'_>> {
+        let mut named: Vec<(String, &ConvBn)> = vec![("layer1".into(), &self.stem)];
+        for (i, stage) in self.stages.iter().enumerate() {
+            for (j, block) in stage.iter().enumerate() {
+                for (k, layer) in [&block.expand, &block.depthwise, &block.project].into_iter().enumerate() {
+                    named.push((format!("layer{}.{j}.output.{k}", i + 2), layer));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(named.len());
+        let mut input = [b, 3, h, w];
+        for (name, layer) in named {
+            let s = layer.conv.stride;
+            let output = [b, layer.bn.num_features(), input[2].div_ceil(s[0]), input[3].div_ceil(s[1])];
+            out.push(EncoderLayer { name, layer, input, output });
+            input = output;
+        }
+        out
+    }
+
+    /// For an input `[B, 3, H, W]`, the input shape `[B, C, h, w]` of each BatchNorm that
+    /// normalises with batch statistics in training, in forward order (frozen layers left
+    /// out). Each such layer reduces `B · h · w` values per channel.
+    pub fn batch_norm_input_shapes(&self, batch: [usize; 3]) -> Vec<[usize; 4]> {
+        let batch_statistics = |l: &EncoderLayer<'_>| l.layer.bn.training.is_enabled() && !l.layer.folded;
+        self.layers(batch).iter().filter(|l| batch_statistics(l)).map(|l| l.output).collect()
     }
 
     /// `[B, 3, H, W]` → features at strides 4, 8, 16, 16, 32, 32 (sizes rounded up per

@@ -116,3 +116,37 @@ fn scratch_init_starts_crp_as_identity_and_heads_alive() {
     assert!(sd == again);
     assert!(sd != HydraNetConfig::new(6).init(&device).state_dict());
 }
+
+#[test]
+fn batch_norm_input_shapes_follow_the_encoder_resolutions() {
+    let net = HydraNetConfig::new(40).init(&Device::flex());
+    let shapes = net.encoder.batch_norm_input_shapes([2, 481, 641]);
+    // One per encoder BatchNorm, in forward order: the stem, then expand / depthwise / project.
+    let sd = net.state_dict();
+    let mut keys = vec!["layer1.1.running_var".to_string()];
+    for (stage, blocks) in [1usize, 2, 3, 4, 3, 3, 1].iter().enumerate() {
+        for j in 0..*blocks {
+            for part in 0..3 {
+                keys.push(format!("layer{}.{j}.output.{part}.1.running_var", stage + 2));
+            }
+        }
+    }
+    assert_eq!(shapes.len(), keys.len());
+    for (shape, key) in shapes.iter().zip(&keys) {
+        assert_eq!(vec![shape[1]], sd.get(key).unwrap().shape, "{key}");
+    }
+    // Sizes ⌈H/s⌉ × ⌈W/s⌉ (481 → 241 → 121 → 61 → 31 → 16).
+    let at = |key: &str| shapes[keys.iter().position(|k| k == key).unwrap()];
+    assert_eq!(at("layer1.1.running_var"), [2, 32, 241, 321]);
+    assert_eq!(at("layer3.0.output.0.1.running_var"), [2, 96, 241, 321]); // expansion before the stride
+    assert_eq!(at("layer3.0.output.1.1.running_var"), [2, 96, 121, 161]);
+    assert_eq!(at("layer6.2.output.2.1.running_var"), [2, 96, 31, 41]);
+    assert_eq!(at("layer8.0.output.2.1.running_var"), [2, 320, 16, 21]);
+    // The layers themselves, named as in the reference, each input the previous output.
+    let layers = net.encoder.layers([2, 481, 641]);
+    assert_eq!(layers.iter().map(|l| format!("{}.1.running_var", l.name)).collect::<Vec<_>>(), keys);
+    assert_eq!(layers[0].input, [2, 3, 481, 641]);
+    for pair in layers.windows(2) {
+        assert_eq!(pair[1].input, pair[0].output, "{}", pair[1].name);
+    }
+}

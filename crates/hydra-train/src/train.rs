@@ -19,6 +19,7 @@ use crate::components::{depth_kind, eval_spec, initial_network, monitor_value, o
 use crate::config::Config;
 use crate::eval::EvalState;
 use crate::loss::task_losses;
+use crate::reduction_check::{InexactReduction, ReductionCheck};
 use crate::metrics::EvalMetrics;
 use crate::optim::{Hyper, Optimizer};
 use crate::runlog::{epoch_record, RunLog};
@@ -58,6 +59,8 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Statistics(#[from] InexactReduction),
     #[error("{dir}: the run folder already holds a run (checkpoints or logs); continue it with --resume, or choose another output.dir")]
     RunExists { dir: PathBuf },
     #[error("{dir}: no complete checkpoint to resume from")]
@@ -121,12 +124,9 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
     let tasks = config.tasks();
     let backend = crate::backend::Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
     let device = backend.training_device().map_err(TrainError::Config)?;
-    if backend == crate::backend::Backend::Wgpu {
-        // Measured on Mesa's lavapipe (README, Backends): at the quickstart's size training on
-        // wgpu matches flex (loss within 1e-5), but one SGD step at batch 2 × 480×640 gives a
-        // loss 11 % off PyTorch's; not yet explained, never run on a real GPU.
-        report.info("warning: training on wgpu gave wrong losses at large inputs (batch 2 × 480×640) in hydra's only test of it, on a software Vulkan driver (README: Backends); check against flex before trusting a run");
-    }
+    // hydra's own kernels compute BatchNorm on burn-flex; elsewhere the driver's reductions
+    // are checked at each new batch shape before it is trained on.
+    let mut reduction_check = (backend != crate::backend::Backend::Flex).then(ReductionCheck::default);
     let run_dir = config.output.dir.clone();
     let ckpt_dir = run_dir.join("checkpoints");
 
@@ -248,6 +248,9 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
             let host = host?;
             let it_start = Instant::now();
             let factor = sched.factor(iteration);
+            if let Some(check) = reduction_check.as_mut() {
+                check.check(&module.net.encoder, &device, [host.len, host.size[0], host.size[1]])?;
+            }
             let batch = host.to_device(&device);
             let losses = task_losses(&module.net, batch, &tasks, ignore, depth);
             let values: Vec<f64> = losses.iter().map(|l| l.clone().into_scalar::<f32>() as f64).collect();

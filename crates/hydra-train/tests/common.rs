@@ -88,11 +88,34 @@ pub struct SgdStepReport {
     pub worst_bn: (f64, String),
 }
 
-/// Runs the step of [`SgdStepReport`] on `device` and compares every updated tensor.
-pub fn sgd_step_against_pytorch(device: &burn::tensor::Device) -> SgdStepReport {
-    use burn::optim::GradientsParams;
+/// The two real NYUv2 frames of the PyTorch step fixture, batched at 480×640, or their
+/// centres cropped to `crop = [h, w]`.
+pub fn step_batch(crop: Option<[usize; 2]>) -> hydra_data::batch::HostBatch {
     use hydra_data::batch::collate;
     use hydra_data::dataset::{open, OpenOptions, SourceSpec};
+    let dir = scratch("sgd-step");
+    std::fs::write(dir.join("list.txt"), "000464.png\tsegm_gt_000464.png\tdepth_gt_000464.png\n000433.png\tsegm_gt_000433.png\tdepth_gt_000433.png\n").unwrap();
+    let spec = SourceSpec::List { root: fixtures().join("samples/nyud"), list: dir.join("list.txt"), depth_scale: 5000.0, label_palette: None };
+    let (ds, _) = open(&spec, &OpenOptions::default()).unwrap();
+    let sample = |i| {
+        let s = ds.get(i).unwrap();
+        match crop {
+            Some([h, w]) => {
+                let (top, left) = ((h as isize - 480) / 2, (w as isize - 640) / 2);
+                (i, hydra_data::augment::place(s, [h, w], top, left, 255), [h, w])
+            }
+            None => (i, s, [480, 640]),
+        }
+    };
+    collate((0..2).map(sample).collect(), 255)
+}
+
+/// One SGD step of the authors' recipe (momentum 0.9, weight decay 1e-5, learning rates 1e-3
+/// encoder / 1e-2 decoder, losses ½ CE + ½ L1) from the fixture checkpoint on `host`, on
+/// `device` (an autodiff device): the total, segmentation and depth
+/// losses before the step and the network's tensors after it.
+pub fn sgd_step(device: &burn::tensor::Device, host: &hydra_data::batch::HostBatch) -> ([f64; 3], hydra_model::StateDict) {
+    use burn::optim::GradientsParams;
     use hydra_model::weights::{self, LoadScope};
     use hydra_model::{HydraNetConfig, Task};
     use hydra_train::loss::{task_losses, DepthLoss};
@@ -100,32 +123,24 @@ pub fn sgd_step_against_pytorch(device: &burn::tensor::Device) -> SgdStepReport 
     use hydra_train::train::TrainModule;
     use hydra_train::weighting::Weighting;
 
-    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("pytorch/sgd_step1.json")).unwrap()).unwrap();
     let file = weights::read(&fixtures().join("pytorch/hydranet40_s0.ckpt")).unwrap();
     let (net, _) = file.apply(HydraNetConfig::new(40).init(device), LoadScope::Full).unwrap();
-
-    let dir = scratch("sgd-step");
-    std::fs::write(dir.join("list.txt"), "000464.png\tsegm_gt_000464.png\tdepth_gt_000464.png\n000433.png\tsegm_gt_000433.png\tdepth_gt_000433.png\n").unwrap();
-    let spec = SourceSpec::List { root: fixtures().join("samples/nyud"), list: dir.join("list.txt"), depth_scale: 5000.0, label_palette: None };
-    let (ds, _) = open(&spec, &OpenOptions::default()).unwrap();
-    let host = collate((0..2).map(|i| (i, ds.get(i).unwrap(), [480, 640])).collect(), 255);
-
     let tasks = [Task::Segmentation, Task::Depth];
     let module = TrainModule { net, task_weights: None };
     let mut optim = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: false });
     let losses = task_losses(&module.net, host.to_device(device), &tasks, 255, DepthLoss::L1);
     let total = Weighting::Fixed(vec![0.5, 0.5]).combine(&losses, &[0.5, 0.5], None);
     let got = [total.clone().into_scalar::<f32>() as f64, losses[0].clone().into_scalar::<f32>() as f64, losses[1].clone().into_scalar::<f32>() as f64];
-    let r = &reference["losses"][0];
-    let want = [r["loss"].as_f64().unwrap(), r["segm"].as_f64().unwrap(), r["depth"].as_f64().unwrap()];
-    eprintln!("loss, segm, depth: hydra {got:?} pytorch {want:?}");
     let grads = GradientsParams::from_grads(total.backward(), &module);
     let hyper = |path: &str| Hyper { lr: if path.starts_with("net.encoder") { 1e-3 } else { 1e-2 }, weight_decay: 1e-5 };
     let module = optim.step(module, grads, hyper, 1.0);
+    (got, module.net.state_dict())
+}
 
-    let expected = weights::read(&fixtures().join("pytorch/sgd_step1.safetensors")).unwrap().state;
-    let start = file.state;
-    let ours = module.net.state_dict();
+/// How the tensors `ours` after one step from the fixture checkpoint compare with `expected`
+/// (PyTorch's, or another backend's) after the same step; the losses are filled in by the caller.
+pub fn compare_step(ours: &hydra_model::StateDict, expected: &hydra_model::StateDict) -> SgdStepReport {
+    let start = hydra_model::weights::read(&fixtures().join("pytorch/hydranet40_s0.ckpt")).unwrap().state;
     assert_eq!(ours.len(), expected.len());
     let mut update_errors = Vec::new();
     let mut worst_bn = (0.0f64, String::new());
@@ -157,5 +172,49 @@ pub fn sgd_step_against_pytorch(device: &burn::tensor::Device) -> SgdStepReport 
     let median = update_errors[update_errors.len() / 2].0;
     let worst = update_errors.last().unwrap().clone();
     eprintln!("updated weights: median tensor {median:.2e}, worst {} {:.2e} of the update; BatchNorm statistics worst {} {:.2e}", worst.1, worst.0, worst_bn.1, worst_bn.0);
-    SgdStepReport { losses: got, reference_losses: want, median, worst, worst_bn }
+    SgdStepReport { losses: [0.0; 3], reference_losses: [0.0; 3], median, worst, worst_bn }
+}
+
+/// Runs the step of [`SgdStepReport`] on `device` and compares every updated tensor.
+pub fn sgd_step_against_pytorch(device: &burn::tensor::Device) -> SgdStepReport {
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("pytorch/sgd_step1.json")).unwrap()).unwrap();
+    let (got, ours) = sgd_step(device, &step_batch(None));
+    let r = &reference["losses"][0];
+    let want = [r["loss"].as_f64().unwrap(), r["segm"].as_f64().unwrap(), r["depth"].as_f64().unwrap()];
+    eprintln!("loss, segm, depth: hydra {got:?} pytorch {want:?}");
+    let expected = hydra_model::weights::read(&fixtures().join("pytorch/sgd_step1.safetensors")).unwrap().state;
+    SgdStepReport { losses: got, reference_losses: want, ..compare_step(&ours, &expected) }
+}
+
+/// How far one SGD step on burn-flex moves when every third input value is moved up and every
+/// third down by one ulp: the float sensitivity of the step itself at `host`'s size, the scale
+/// against which a backend with other (valid) summation orders is judged. `losses` holds the
+/// worst relative change of the three losses.
+pub fn nudge_spread(host: &hydra_data::batch::HostBatch) -> SgdStepReport {
+    let flex = burn::tensor::Device::flex().autodiff();
+    let (losses, state) = sgd_step(&flex, host);
+    let mut nudged = host.clone();
+    for (i, v) in nudged.images.iter_mut().enumerate() {
+        *v = match i % 3 {
+            0 => f32::from_bits(v.to_bits() + 1),
+            1 => f32::from_bits(v.to_bits() - 1),
+            _ => *v,
+        };
+    }
+    let (nudged_losses, nudged_state) = sgd_step(&flex, &nudged);
+    eprint!("flex with its inputs moved by 1 ulp: losses {nudged_losses:?} vs {losses:?}; ");
+    let worst = nudged_losses.iter().zip(&losses).map(|(a, b)| (a - b).abs() / b.abs()).fold(0.0, f64::max);
+    SgdStepReport { losses: [worst; 3], reference_losses: losses, ..compare_step(&nudged_state, &state) }
+}
+
+/// Asserts that `r` (a step against its reference) stays within twice `spread`
+/// ([`nudge_spread`]) for the updated tensors and BatchNorm statistics, and within five times
+/// its worst relative loss change for each loss.
+pub fn assert_within_spread(what: &str, r: &SgdStepReport, spread: &SgdStepReport) {
+    for (g, w) in r.losses.iter().zip(&r.reference_losses) {
+        assert!((g - w).abs() <= 5.0 * spread.losses[0] * w.abs(), "{what}: loss {g} vs {w} (1-ulp spread {:.1e})", spread.losses[0]);
+    }
+    assert!(r.worst.0 <= 2.0 * spread.worst.0, "{what}: {} differs by {:.4} of its update (1-ulp spread: worst {:.4})", r.worst.1, r.worst.0, spread.worst.0);
+    assert!(r.median <= 2.0 * spread.median, "{what}: median tensor differs by {:.4} of its update (1-ulp spread {:.4})", r.median, spread.median);
+    assert!(r.worst_bn.0 <= 2.0 * spread.worst_bn.0, "{what}: {} differs by {:.2e} (1-ulp spread {:.2e})", r.worst_bn.1, r.worst_bn.0, spread.worst_bn.0);
 }

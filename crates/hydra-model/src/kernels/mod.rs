@@ -17,7 +17,23 @@ mod flex_ext;
 
 use burn::prelude::*;
 
-/// Whether `t` lives on burn-flex (directly or under autodiff) as f32, where the custom kernels apply.
+static PORTABLE_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// With `true`, every operation takes its portable path (Burn's operations, what the GPU
+/// backends run) on burn-flex too, for the whole process: to check on the CPU the arithmetic
+/// the GPUs compute (`tests/portable_path.rs`), or to tell a GPU discrepancy from a defect of
+/// the portable path. Slower; the default is `false`.
+pub fn set_portable_only(on: bool) {
+    PORTABLE_ONLY.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`set_portable_only`] is on.
+pub fn portable_only() -> bool {
+    PORTABLE_ONLY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `t` lives on burn-flex (directly or under autodiff) as f32, where the custom kernels
+/// apply (unless [`set_portable_only`]).
 #[cfg(feature = "flex")]
 fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
     use burn::backend::DispatchDevice;
@@ -28,7 +44,7 @@ fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
         #[allow(unreachable_patterns)]
         _ => false,
     };
-    flex && t.dtype() == burn::tensor::DType::F32
+    flex && t.dtype() == burn::tensor::DType::F32 && !portable_only()
 }
 
 /// 5×5 max-pool, stride 1, padding 2 (−∞): `[B, C, H, W]` → `[B, C, H, W]`.
@@ -249,8 +265,30 @@ pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon
         let (y, m, v) = <burn::backend::Dispatch as HydraKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon);
         return (Tensor::from_dispatch(y), Tensor::from_dispatch(m), Tensor::from_dispatch(v));
     }
-    let r = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
-    (r.output, r.mean, r.variance)
+    batch_norm_train_portable(x, gamma, beta, epsilon)
+}
+
+/// [`batch_norm_train`] from Burn operations (any backend), with no reduction longer than one
+/// image row or column, forward or backward. Burn's own `batch_norm_train` sums all
+/// `B · H · W` values of a channel in one reduction, forward and backward; on the CubeCL
+/// backends that can be one f32 running sum per channel (measured on wgpu: 2.8e-5 error on a
+/// BatchNorm's output at 2 × 120×160, amplified by the training network to 1.8e-3 in the
+/// depth loss), and Mesa's lavapipe cuts every shader loop off after 65 535 iterations
+/// (channels of 153 600 values summed to 0). Here each channel is summed along the width, then
+/// the height, then the batch (1.6e-7 on the same BatchNorm), and per-channel values are spread
+/// over `[1, C, H, 1]`, so that the gradients' reductions run along the width and the batch
+/// (of that broadcast) and the height (of the repeat).
+pub fn batch_norm_train_portable(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let [b, c, h, w] = x.dims();
+    let n = (b * h * w) as f64;
+    let channel_sum = |t: Tensor<4>| t.sum_dim(3).sum_dim(2).sum_dim(0); // [1, C, 1, 1]
+    let over_rows = |t: Tensor<4>| t.repeat_dim(2, h); // [1, C, 1, 1] → [1, C, H, 1]
+    let mean = channel_sum(x.clone()).div_scalar(n);
+    let centered = x - over_rows(mean.clone());
+    let variance = channel_sum(centered.clone().powi_scalar(2)).div_scalar(n);
+    let scale = variance.clone().add_scalar(epsilon).sqrt().recip() * gamma.reshape([1, c, 1, 1]);
+    let output = centered * over_rows(scale) + over_rows(beta.reshape([1, c, 1, 1]));
+    (output, mean.reshape([c]).detach(), variance.reshape([c]).detach())
 }
 
 /// Mean cross-entropy of `logits: [B, C, H, W]` against `labels: [B, H, W]` over pixels not

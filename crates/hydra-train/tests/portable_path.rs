@@ -1,0 +1,59 @@
+//! The portable path, what the GPU backends compute (Burn's own operations in place of
+//! hydra's CPU kernels), run on burn-flex through `kernels::set_portable_only` and held to the
+//! bounds the GPU backends are held to (`tests/gpu_backends.rs`). Every test in this file (one
+//! process) turns the switch on first, so any of them may run on it.
+//!
+//! Measured (--nocapture): inference 1.7e-4 segm / 3.0e-4 depth × max |reference| (hydra's
+//! CPU kernels: 2.2e-5 / 4.8e-5); one SGD step against PyTorch: losses within 3.4e-6, updated
+//! tensors median 0.75 % / worst 3.1 % of their update, BatchNorm statistics 5.3e-7, where the
+//! same step with its input moved by one ulp moves by 1.2e-5, 1.0 % / 4.7 % and 1.1e-6.
+
+mod common;
+
+use burn::prelude::*;
+use common::{assert_within_spread, fixtures, max_errors, nudge_spread, sgd_step_against_pytorch, step_batch};
+use hydra_data::{image_io, npy};
+use hydra_model::weights;
+use hydra_train::predict::predict;
+use hydra_train::reduction_check::ReductionCheck;
+
+fn portable() {
+    hydra_model::kernels::set_portable_only(true);
+}
+
+#[test]
+fn portable_path_reproduces_the_pytorch_fixture_outputs() {
+    portable();
+    let device = Device::flex();
+    let img = image_io::read_rgb(&fixtures().join("samples/nyud/000464.png")).unwrap();
+    let (model, _) = weights::load_model(&fixtures().join("pytorch/hydranet40_s0.ckpt"), None, &device).unwrap();
+    let pred = predict(&model, &device, &img);
+    // The GPU bounds: PyTorch's own spread between its two CPU kernel paths on this fixture.
+    for (name, ours, fixture, bound) in [
+        ("segm", pred.segm_logits.as_ref().unwrap(), "pytorch/hydranet40_s0_000464_segm.npy", 3.8e-4f32),
+        ("depth", pred.depth_raw.as_ref().unwrap(), "pytorch/hydranet40_s0_000464_depth.npy", 6.1e-4),
+    ] {
+        let reference = npy::read(&fixtures().join(fixture)).unwrap().to_f32();
+        let (err, scale) = max_errors(ours, &reference);
+        eprintln!("portable {name}: max abs err {err:e}, ratio {:e}", err / scale);
+        assert!(err <= bound * scale, "{name}: {err} > {bound} × {scale}");
+    }
+}
+
+#[test]
+fn portable_path_takes_the_pytorch_sgd_step() {
+    portable();
+    let spread = nudge_spread(&step_batch(None));
+    let r = sgd_step_against_pytorch(&Device::flex().autodiff());
+    assert_within_spread("portable path", &r, &spread);
+}
+
+#[test]
+fn portable_path_passes_the_reduction_check_at_full_size() {
+    portable();
+    let device = Device::flex().autodiff();
+    let encoder = hydra_model::HydraNetConfig::new(40).init(&device).encoder;
+    let mut check = ReductionCheck::default();
+    check.check(&encoder, &device, [2, 480, 640]).unwrap();
+    assert_eq!(check.probes_passed(), 18 + 5);
+}
