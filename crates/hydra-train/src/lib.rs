@@ -16,6 +16,7 @@ pub mod optim;
 pub mod plot;
 pub mod runlog;
 pub mod schedule;
+pub mod selftest;
 pub mod reduction_check;
 pub mod setup;
 pub mod train;

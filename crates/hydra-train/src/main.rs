@@ -31,6 +31,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Benchmark inference, a training step, the input pipeline or synthetic generation.
     Bench(cmd::bench::Args),
+    /// Check a device against the PyTorch references in fixtures/ (inference, one training step).
+    Selftest(cmd::selftest::Args),
     /// Dataset tools.
     #[command(subcommand)]
     Data(cmd::data::DataCommand),
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => cmd::synth::run(a),
         Command::Data(c) => cmd::data::run(c),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Selftest(a) => cmd::selftest::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

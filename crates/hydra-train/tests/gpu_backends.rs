@@ -20,7 +20,8 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{assert_within_spread, compare_step, fixtures, max_errors, nudge_spread, sgd_step, sgd_step_against_pytorch, step_batch, SgdStepReport};
+use common::{fixtures, max_errors, selftest_fixtures};
+use hydra_train::selftest::{compare_step, nudge_spread, sgd_step, step_against_pytorch};
 use hydra_data::{image_io, npy};
 use hydra_model::weights;
 use hydra_train::backend::Backend;
@@ -59,13 +60,14 @@ fn fixture_outputs_on_the_gpu_match_pytorch() {
 }
 
 /// The step of the PyTorch fixture, batch 2 × 480×640, held to twice the spread the step shows
-/// on flex when its input moves by one ulp ([`common::nudge_spread`]; measured: losses 1.2e-5,
+/// on flex when its input moves by one ulp (`selftest::nudge_spread`; measured: losses 1.2e-5,
 /// updated tensors median 1.0 % / worst 4.7 %, BatchNorm statistics 1.1e-6). A driver that
 /// cannot sum this step's long reductions (Mesa's lavapipe) is refused, as `hydra train`
 /// refuses it, and then only the next test compares this device's training.
 #[test]
 fn one_sgd_step_on_the_gpu_matches_pytorch() {
-    let spread = nudge_spread(&step_batch(None));
+    let fx = selftest_fixtures();
+    let spread = nudge_spread(&fx, &fx.step_batch(None).unwrap()).unwrap();
     for (backend, device) in gpu_devices() {
         let device = device.autodiff();
         let encoder = hydra_model::HydraNetConfig::new(40).init(&device).encoder;
@@ -73,8 +75,9 @@ fn one_sgd_step_on_the_gpu_matches_pytorch() {
             eprintln!("{backend}: NOT COMPARED with PyTorch at batch 2 × 480×640; `hydra train` refuses this device there: {e}");
             continue;
         }
-        let r = sgd_step_against_pytorch(&device);
-        assert_within_spread(backend.name(), &r, &spread);
+        let r = step_against_pytorch(&fx, &device).unwrap();
+        eprintln!("{backend}: {}\n1-ulp spread: {}", r.summary(), spread.summary());
+        r.within_spread(&spread).unwrap_or_else(|e| panic!("{backend}: {e}"));
     }
 }
 
@@ -84,16 +87,17 @@ fn one_sgd_step_on_the_gpu_matches_pytorch() {
 /// worst 4.1 %, BatchNorm statistics 2.5e-6; lavapipe: 1.4e-4, 1.3 % / 3.3 %, 1.7e-6).
 #[test]
 fn one_sgd_step_on_the_gpu_matches_flex_on_crops() {
-    let host = step_batch(Some([240, 320]));
-    let spread = nudge_spread(&host);
-    let (flex_losses, flex_state) = sgd_step(&Device::flex().autodiff(), &host);
+    let fx = selftest_fixtures();
+    let host = fx.step_batch(Some([240, 320])).unwrap();
+    let spread = nudge_spread(&fx, &host).unwrap();
+    let (flex_losses, flex_state) = sgd_step(&fx, &Device::flex().autodiff(), &host).unwrap();
     for (backend, device) in gpu_devices() {
         let device = device.autodiff();
         let encoder = hydra_model::HydraNetConfig::new(40).init(&device).encoder;
         ReductionCheck::default().check(&encoder, &device, [2, 240, 320]).unwrap();
-        let (losses, state) = sgd_step(&device, &host);
-        eprintln!("{backend}: loss, segm, depth {losses:?}, flex {flex_losses:?}");
-        let r = SgdStepReport { losses, reference_losses: flex_losses, ..compare_step(&state, &flex_state) };
-        assert_within_spread(backend.name(), &r, &spread);
+        let (losses, state) = sgd_step(&fx, &device, &host).unwrap();
+        let r = compare_step(&fx, losses, &state, flex_losses, &flex_state).unwrap();
+        eprintln!("{backend}: {}\n1-ulp spread: {}", r.summary(), spread.summary());
+        r.within_spread(&spread).unwrap_or_else(|e| panic!("{backend}: {e}"));
     }
 }

@@ -11,11 +11,12 @@
 mod common;
 
 use burn::prelude::*;
-use common::{assert_within_spread, fixtures, max_errors, nudge_spread, sgd_step_against_pytorch, step_batch};
+use common::{fixtures, max_errors, selftest_fixtures};
 use hydra_data::{image_io, npy};
 use hydra_model::weights;
 use hydra_train::predict::predict;
 use hydra_train::reduction_check::ReductionCheck;
+use hydra_train::selftest::{nudge_spread, step_against_pytorch};
 
 fn portable() {
     hydra_model::kernels::set_portable_only(true);
@@ -43,9 +44,11 @@ fn portable_path_reproduces_the_pytorch_fixture_outputs() {
 #[test]
 fn portable_path_takes_the_pytorch_sgd_step() {
     portable();
-    let spread = nudge_spread(&step_batch(None));
-    let r = sgd_step_against_pytorch(&Device::flex().autodiff());
-    assert_within_spread("portable path", &r, &spread);
+    let fx = selftest_fixtures();
+    let spread = nudge_spread(&fx, &fx.step_batch(None).unwrap()).unwrap();
+    let r = step_against_pytorch(&fx, &Device::flex().autodiff()).unwrap();
+    eprintln!("portable path: {}\n1-ulp spread: {}", r.summary(), spread.summary());
+    r.within_spread(&spread).unwrap();
 }
 
 #[test]

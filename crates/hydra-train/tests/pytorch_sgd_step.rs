@@ -15,11 +15,13 @@
 mod common;
 
 use burn::prelude::*;
-use common::sgd_step_against_pytorch;
+use common::selftest_fixtures;
+use hydra_train::selftest::step_against_pytorch;
 
 #[test]
 fn one_sgd_step_matches_pytorch() {
-    let r = sgd_step_against_pytorch(&Device::flex().autodiff());
+    let r = step_against_pytorch(&selftest_fixtures(), &Device::flex().autodiff()).unwrap();
+    eprintln!("{}", r.summary());
     for (g, w) in r.losses.iter().zip(&r.reference_losses) {
         assert!((g - w).abs() <= 1e-5 * w.abs(), "loss {g} vs {w}");
     }
