@@ -15,4 +15,4 @@ bench:
 # Check that the GPU backends compile (no code generation). DOCS_RS=1 makes Burn's CUDA build
 # script skip its LLVM download (a real `cuda` build needs network access for it).
 check-gpu:
-    DOCS_RS=1 CARGO_TARGET_DIR=target/check-gpu cargo check --release --workspace --features hydra-train/wgpu,hydra-train/cuda
+    DOCS_RS=1 CARGO_TARGET_DIR=target/check-gpu cargo check --release --workspace --tests --examples --features hydra-train/wgpu,hydra-train/cuda
