@@ -20,12 +20,9 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{fixtures, max_errors, selftest_fixtures};
-use hydra_train::selftest::{compare_step, nudge_spread, sgd_step, step_against_pytorch};
-use hydra_data::{image_io, npy};
-use hydra_model::weights;
+use common::selftest_fixtures;
+use hydra_train::selftest::{compare_step, inference_errors, nudge_spread, sgd_step, step_against_pytorch};
 use hydra_train::backend::Backend;
-use hydra_train::predict::predict;
 use hydra_train::reduction_check::ReductionCheck;
 
 /// The GPU backends compiled into this test binary.
@@ -42,20 +39,11 @@ fn gpu_devices() -> Vec<(Backend, Device)> {
 
 #[test]
 fn fixture_outputs_on_the_gpu_match_pytorch() {
-    let img = image_io::read_rgb(&fixtures().join("samples/nyud/000464.png")).unwrap();
+    let fx = selftest_fixtures();
     for (backend, device) in gpu_devices() {
-        let (model, _) = weights::load_model(&fixtures().join("pytorch/hydranet40_s0.ckpt"), None, &device).unwrap();
-        let pred = predict(&model, &device, &img);
-        assert_eq!(pred.output_size, [120, 160], "{backend}");
-        for (name, ours, fixture, bound) in [
-            ("segm", pred.segm_logits.as_ref().unwrap(), "pytorch/hydranet40_s0_000464_segm.npy", 3.8e-4f32),
-            ("depth", pred.depth_raw.as_ref().unwrap(), "pytorch/hydranet40_s0_000464_depth.npy", 6.1e-4),
-        ] {
-            let reference = npy::read(&fixtures().join(fixture)).unwrap().to_f32();
-            let (err, scale) = max_errors(ours, &reference);
-            eprintln!("{backend} {name}: max abs err {err:e}, ratio {:e}", err / scale);
-            assert!(err <= bound * scale, "{backend} {name}: {err} > {bound} × {scale}");
-        }
+        let [segm, depth] = inference_errors(&fx, &device).unwrap();
+        eprintln!("{backend}: segm {segm:.2e}, depth {depth:.2e} × max |reference|");
+        assert!(segm <= 3.8e-4 && depth <= 6.1e-4, "{backend}: segm {segm}, depth {depth}");
     }
 }
 

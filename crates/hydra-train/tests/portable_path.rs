@@ -11,12 +11,9 @@
 mod common;
 
 use burn::prelude::*;
-use common::{fixtures, max_errors, selftest_fixtures};
-use hydra_data::{image_io, npy};
-use hydra_model::weights;
-use hydra_train::predict::predict;
+use common::selftest_fixtures;
 use hydra_train::reduction_check::ReductionCheck;
-use hydra_train::selftest::{nudge_spread, step_against_pytorch};
+use hydra_train::selftest::{inference_errors, nudge_spread, step_against_pytorch};
 
 fn portable() {
     hydra_model::kernels::set_portable_only(true);
@@ -25,20 +22,10 @@ fn portable() {
 #[test]
 fn portable_path_reproduces_the_pytorch_fixture_outputs() {
     portable();
-    let device = Device::flex();
-    let img = image_io::read_rgb(&fixtures().join("samples/nyud/000464.png")).unwrap();
-    let (model, _) = weights::load_model(&fixtures().join("pytorch/hydranet40_s0.ckpt"), None, &device).unwrap();
-    let pred = predict(&model, &device, &img);
     // The GPU bounds: PyTorch's own spread between its two CPU kernel paths on this fixture.
-    for (name, ours, fixture, bound) in [
-        ("segm", pred.segm_logits.as_ref().unwrap(), "pytorch/hydranet40_s0_000464_segm.npy", 3.8e-4f32),
-        ("depth", pred.depth_raw.as_ref().unwrap(), "pytorch/hydranet40_s0_000464_depth.npy", 6.1e-4),
-    ] {
-        let reference = npy::read(&fixtures().join(fixture)).unwrap().to_f32();
-        let (err, scale) = max_errors(ours, &reference);
-        eprintln!("portable {name}: max abs err {err:e}, ratio {:e}", err / scale);
-        assert!(err <= bound * scale, "{name}: {err} > {bound} × {scale}");
-    }
+    let [segm, depth] = inference_errors(&selftest_fixtures(), &Device::flex()).unwrap();
+    eprintln!("portable path: segm {segm:.2e}, depth {depth:.2e} × max |reference|");
+    assert!(segm <= 3.8e-4 && depth <= 6.1e-4, "segm {segm}, depth {depth}");
 }
 
 #[test]
