@@ -5,10 +5,13 @@
 //!
 //! Checks: (1) inference on the frame against PyTorch's outputs; (2) on a device other than
 //! burn-flex, the [`crate::reduction_check`] at batch 2 × 480×640; (3) one SGD step against
-//! PyTorch's at that size; (4) the same step on 240×320 centre crops against burn-flex. A step
-//! is held to twice the spread of the step itself on flex when its input moves by one ulp
-//! ([`nudge_spread`]), measured in the same run: training with batch statistics amplifies
-//! rounding, so any valid summation order lands about that far from another.
+//! PyTorch's at that size; (4) the same step on 240×320 centre crops against burn-flex. On the
+//! portable path (GPUs) each is held to twice the spread of the same computation on flex when
+//! its input moves by one ulp ([`inference_nudge_spread`], [`nudge_spread`]), measured in the
+//! same run: the network amplifies rounding (a 1-ulp input change moves the outputs by 4e-4
+//! of their range, about PyTorch's own spread between its two CPU kernel paths), so any valid
+//! summation order lands about that far from another. hydra's CPU kernels, which follow
+//! PyTorch's order, are held to the parity bar 1e-4 for inference.
 
 use std::path::{Path, PathBuf};
 
@@ -178,6 +181,38 @@ pub fn inference_errors(fx: &Fixtures, device: &Device) -> Result<[f64; 2], Self
     Ok(out)
 }
 
+/// How far the fixture checkpoint's outputs on frame 000464 move on burn-flex when every
+/// third input value moves up and every third down by one ulp: `[segm, depth]` as
+/// max |difference| / max |output|. The float sensitivity of inference itself, the scale
+/// against which another valid summation order is judged.
+pub fn inference_nudge_spread(fx: &Fixtures) -> Result<[f64; 2], SelftestError> {
+    let device = Device::flex();
+    let img = image_io::read_rgb(&fx.path("samples/nyud/000464.png"))?;
+    let (model, _) = weights::load_model(&fx.checkpoint(), None, &device)?;
+    let (h, w) = (img.height, img.width);
+    let x = hydra_data::normalize::normalize_chw(&img.data, w, h);
+    let outputs = |x: Vec<f32>| {
+        let out = model.forward(Tensor::<4>::from_data(TensorData::new(x, [1, 3, h, w]), &device));
+        let host = |t: Option<Tensor<4>>| t.map(|t| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()).unwrap_or_default();
+        [host(out.segm), host(out.depth)]
+    };
+    let base = outputs(x.clone());
+    let moved = outputs(nudged(&x));
+    Ok([max_relative_error(&moved[0], &base[0]), max_relative_error(&moved[1], &base[1])])
+}
+
+/// `x` with every third value moved up and every third down by one ulp.
+fn nudged(x: &[f32]) -> Vec<f32> {
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| match i % 3 {
+            0 => f32::from_bits(v.to_bits() + 1),
+            1 => f32::from_bits(v.to_bits() - 1),
+            _ => *v,
+        })
+        .collect()
+}
+
 /// One SGD step of the authors' recipe (momentum 0.9, weight decay 1e-5, learning rates 1e-3
 /// encoder / 1e-2 decoder, losses ½ CE + ½ L1) from the fixture checkpoint on `host`, on
 /// `device` (an autodiff device): the total, segmentation and depth losses before the step and
@@ -245,15 +280,9 @@ pub fn compare_step(fx: &Fixtures, losses: [f64; 3], ours: &StateDict, reference
 pub fn nudge_spread(fx: &Fixtures, host: &HostBatch) -> Result<StepReport, SelftestError> {
     let flex = Device::flex().autodiff();
     let (losses, state) = sgd_step(fx, &flex, host)?;
-    let mut nudged = host.clone();
-    for (i, v) in nudged.images.iter_mut().enumerate() {
-        *v = match i % 3 {
-            0 => f32::from_bits(v.to_bits() + 1),
-            1 => f32::from_bits(v.to_bits() - 1),
-            _ => *v,
-        };
-    }
-    let (nudged_losses, nudged_state) = sgd_step(fx, &flex, &nudged)?;
+    let mut moved = host.clone();
+    moved.images = nudged(&host.images);
+    let (nudged_losses, nudged_state) = sgd_step(fx, &flex, &moved)?;
     compare_step(fx, nudged_losses, &nudged_state, losses, &state)
 }
 

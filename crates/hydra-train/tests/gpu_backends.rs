@@ -7,12 +7,12 @@
 //! were first run: see `scripts/gpu_check.sh`).
 //!
 //! On a GPU every operation takes the portable path (hydra's CPU kernels apply only on
-//! burn-flex), whose summation orders differ from PyTorch's CPU kernels. Inference is held to
-//! PyTorch's own spread between its two CPU kernel paths on the same fixture
-//! (`scripts/parity_budget.py`): 3.8e-4 / 6.1e-4 × max |reference|. A training step is held
-//! to twice the spread of the step itself on flex when its input moves by one ulp: training
-//! with batch statistics amplifies rounding (a 1-ulp input change moves the updated tensors by
-//! 1 % of their update in the median), so any valid summation order lands that far apart.
+//! burn-flex), whose summation orders differ from PyTorch's CPU kernels. Each check is held to
+//! twice the spread of the same computation on flex when its input moves by one ulp, measured
+//! in the same run: the network amplifies rounding (a 1-ulp input change moves the fixture's
+//! outputs by 4.1e-4 / 6.1e-4 × max |output| — PyTorch's own spread between its two CPU
+//! kernel paths is 3.8e-4 / 6.1e-4 — and a training step's updated tensors by 1 % of their
+//! update in the median), so any valid summation order lands about that far apart.
 //! The same bounds hold for the portable path on the CPU (`tests/portable_path.rs`, in the
 //! default test run), which shows what a GPU run should give without a GPU.
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -21,7 +21,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::selftest_fixtures;
-use hydra_train::selftest::{compare_step, inference_errors, nudge_spread, sgd_step, step_against_pytorch};
+use hydra_train::selftest::{compare_step, inference_errors, inference_nudge_spread, nudge_spread, sgd_step, step_against_pytorch};
 use hydra_train::backend::Backend;
 use hydra_train::reduction_check::ReductionCheck;
 
@@ -40,10 +40,11 @@ fn gpu_devices() -> Vec<(Backend, Device)> {
 #[test]
 fn fixture_outputs_on_the_gpu_match_pytorch() {
     let fx = selftest_fixtures();
+    let spread = inference_nudge_spread(&fx).unwrap();
     for (backend, device) in gpu_devices() {
         let [segm, depth] = inference_errors(&fx, &device).unwrap();
-        eprintln!("{backend}: segm {segm:.2e}, depth {depth:.2e} × max |reference|");
-        assert!(segm <= 3.8e-4 && depth <= 6.1e-4, "{backend}: segm {segm}, depth {depth}");
+        eprintln!("{backend}: segm {segm:.2e}, depth {depth:.2e} × max |reference|; 1-ulp spread {:.2e} / {:.2e}", spread[0], spread[1]);
+        assert!(segm <= 2.0 * spread[0] && depth <= 2.0 * spread[1], "{backend}: segm {segm}, depth {depth}, 1-ulp spread {spread:?}");
     }
 }
 

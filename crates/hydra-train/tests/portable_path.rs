@@ -4,7 +4,8 @@
 //! process) turns the switch on first, so any of them may run on it.
 //!
 //! Measured (--nocapture): inference 1.7e-4 segm / 3.0e-4 depth × max |reference| (hydra's
-//! CPU kernels: 2.2e-5 / 4.8e-5); one SGD step against PyTorch: losses within 3.4e-6, updated
+//! CPU kernels: 2.2e-5 / 4.8e-5), where the outputs move by 4.1e-4 / 6.1e-4 when the input
+//! moves by one ulp (bound: twice that); one SGD step against PyTorch: losses within 3.4e-6, updated
 //! tensors median 0.75 % / worst 3.1 % of their update, BatchNorm statistics 5.3e-7, where the
 //! same step with its input moved by one ulp moves by 1.2e-5, 1.0 % / 4.7 % and 1.1e-6.
 
@@ -13,7 +14,7 @@ mod common;
 use burn::prelude::*;
 use common::selftest_fixtures;
 use hydra_train::reduction_check::ReductionCheck;
-use hydra_train::selftest::{inference_errors, nudge_spread, step_against_pytorch};
+use hydra_train::selftest::{inference_errors, inference_nudge_spread, nudge_spread, step_against_pytorch};
 
 fn portable() {
     hydra_model::kernels::set_portable_only(true);
@@ -22,10 +23,11 @@ fn portable() {
 #[test]
 fn portable_path_reproduces_the_pytorch_fixture_outputs() {
     portable();
-    // The GPU bounds: PyTorch's own spread between its two CPU kernel paths on this fixture.
-    let [segm, depth] = inference_errors(&selftest_fixtures(), &Device::flex()).unwrap();
-    eprintln!("portable path: segm {segm:.2e}, depth {depth:.2e} × max |reference|");
-    assert!(segm <= 3.8e-4 && depth <= 6.1e-4, "segm {segm}, depth {depth}");
+    let fx = selftest_fixtures();
+    let spread = inference_nudge_spread(&fx).unwrap();
+    let [segm, depth] = inference_errors(&fx, &Device::flex()).unwrap();
+    eprintln!("portable path: segm {segm:.2e}, depth {depth:.2e} × max |reference|; 1-ulp spread {:.2e} / {:.2e}", spread[0], spread[1]);
+    assert!(segm <= 2.0 * spread[0] && depth <= 2.0 * spread[1], "segm {segm}, depth {depth}, 1-ulp spread {spread:?}");
 }
 
 #[test]
@@ -47,3 +49,4 @@ fn portable_path_passes_the_reduction_check_at_full_size() {
     check.check(&encoder, &device, [2, 480, 640]).unwrap();
     assert_eq!(check.probes_passed(), 18 + 5);
 }
+

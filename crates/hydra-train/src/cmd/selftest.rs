@@ -56,11 +56,16 @@ pub fn run(a: Args) -> Result<()> {
     let mut checks = Checks { results: Vec::new(), failed: 0 };
 
     // 1. Inference: hydra's CPU kernels are held to the parity bar, the portable path (GPUs)
-    // to PyTorch's own spread between its CPU kernel paths.
-    let bounds = if portable { [3.8e-4, 6.1e-4] } else { [1e-4, 1e-4] };
+    // to twice the outputs' own 1-ulp spread (about PyTorch's spread between its CPU kernels).
+    let bounds = if portable {
+        let s = selftest::inference_nudge_spread(&fx)?;
+        [2.0 * s[0], 2.0 * s[1]]
+    } else {
+        [1e-4, 1e-4]
+    };
     let [segm, depth] = selftest::inference_errors(&fx, &device)?;
     let ok = segm <= bounds[0] && depth <= bounds[1];
-    let line = format!("max |error| / max |PyTorch| segm {segm:.2e} (bound {:.1e}), depth {depth:.2e} (bound {:.1e})", bounds[0], bounds[1]);
+    let line = format!("max |error| / max |PyTorch| segm {segm:.2e} (bound {:.2e}), depth {depth:.2e} (bound {:.2e})", bounds[0], bounds[1]);
     checks.record("inference on frame 000464 against PyTorch", ok, line, json!({"segm": segm, "depth": depth, "bounds": bounds}));
 
     // 2. Long reductions, before any training step on this device.
