@@ -60,7 +60,7 @@ pub enum TrainError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
-    Statistics(#[from] InexactReduction),
+    Reductions(#[from] InexactReduction),
     #[error("{dir}: the run folder already holds a run (checkpoints or logs); continue it with --resume, or choose another output.dir")]
     RunExists { dir: PathBuf },
     #[error("{dir}: no complete checkpoint to resume from")]
@@ -124,8 +124,9 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
     let tasks = config.tasks();
     let backend = crate::backend::Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
     let device = backend.training_device().map_err(TrainError::Config)?;
-    // hydra's own kernels compute BatchNorm on burn-flex; elsewhere the driver's reductions
-    // are checked at each new batch shape before it is trained on.
+    // Training's long sums (BatchNorm statistics, weight gradients) run through hydra's own
+    // kernels on burn-flex; on other backends the driver's are checked at each new batch shape
+    // before it is trained on (`reduction_check`).
     let mut reduction_check = (backend != crate::backend::Backend::Flex).then(ReductionCheck::default);
     let run_dir = config.output.dir.clone();
     let ckpt_dir = run_dir.join("checkpoints");
