@@ -85,6 +85,8 @@ pub fn run(a: Args) -> Result<()> {
         let verdict = r.within_spread(&spread);
         let line = format!("{}; bound twice flex's 1-ulp spread: {}{}", r.summary(), spread.summary(), verdict.as_ref().err().map(|e| format!(" — {e}")).unwrap_or_default());
         checks.record("SGD step at 2 × 480×640 against PyTorch", verdict.is_ok(), line, json!({"report": r, "spread": spread}));
+    } else {
+        println!("SKIP SGD step at 2 × 480×640 against PyTorch: the device fails the reduction check there");
     }
 
     // 4. The same step on 240×320 crops against flex (short enough for any driver).
