@@ -34,8 +34,9 @@ exclude "/.device/"
 exclude "/.gl/"
 cargo build --release -p hydra-train --features hydra-train/wgpu --bins
 mkdir -p .device
-strip -o .device/hydra target/release/hydra
-xz -9 -T0 -f .device/hydra
+strip -o .device/hydra.tmp target/release/hydra
+xz -9 -T0 -c .device/hydra.tmp > .device/hydra.xz.tmp && mv .device/hydra.xz.tmp .device/hydra.xz
+rm -f .device/hydra.tmp
 mkdir -p .gl /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 apt-get $o update -qq

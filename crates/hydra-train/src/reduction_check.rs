@@ -65,9 +65,11 @@ enum Probe {
     Conv { index: usize, input: [usize; 4] },
 }
 
-/// Remembers the probes already passed, so that each runs once per process.
+/// Remembers the batch shapes checked and the probes passed, so that each runs once per
+/// process and a training step at a known shape costs one lookup.
 #[derive(Debug, Default)]
 pub struct ReductionCheck {
+    batches: HashSet<[usize; 3]>,
     passed: HashSet<Probe>,
 }
 
@@ -75,6 +77,9 @@ impl ReductionCheck {
     /// Check on `device` (an autodiff device) the long reductions of a training step of the
     /// network with `encoder` on a batch `[B, H, W]`, those not checked before.
     pub fn check(&mut self, encoder: &MobileNetV2, device: &Device, batch: [usize; 3]) -> Result<(), InexactReduction> {
+        if self.batches.contains(&batch) {
+            return Ok(());
+        }
         self.check_batch_norm(encoder.batch_norm_input_shapes(batch), batch, |shape| statistics_of_ones(device, shape))?;
         let layers = encoder.layers(batch);
         let finest = layers[0].output[2];
@@ -86,9 +91,11 @@ impl ReductionCheck {
             let got = weight_gradient_of_ones(&l.layer.conv, device, l.input);
             let want = expected_weight_gradient(&l.layer.conv, l.input);
             let what = format!("the weight gradient of convolution {} (output positions per weight)", l.name);
-            compare(&what, &got, &want, false, l.input, batch)?;
+            let positions = (l.output[0] * l.output[2] * l.output[3]) as f64;
+            compare(&what, &got, &want, Summed { count: positions, per_value: 1.0 }, l.input, batch)?;
             self.passed.insert(probe);
         }
+        self.batches.insert(batch);
         Ok(())
     }
 
@@ -108,30 +115,36 @@ impl ReductionCheck {
             if self.passed.contains(&Probe::BatchNorm(shape)) {
                 continue;
             }
-            let n = (shape[0] * shape[2] * shape[3]) as f32;
+            let n = (shape[0] * shape[2] * shape[3]) as f64;
             let s = run(shape);
             let c = shape[1];
-            compare("BatchNorm's batch mean", &s.mean, &vec![1.0; c], true, shape, batch)?;
-            compare("BatchNorm's batch variance", &s.variance, &vec![0.0; c], true, shape, batch)?;
-            compare("BatchNorm's gradient of β (values per channel)", &s.beta_grad, &vec![n; c], false, shape, batch)?;
+            let (means, sums) = (Summed { count: n, per_value: 1.0 / n }, Summed { count: n, per_value: 1.0 });
+            compare("BatchNorm's batch mean", &s.mean, &vec![1.0; c], means, shape, batch)?;
+            compare("BatchNorm's batch variance", &s.variance, &vec![0.0; c], means, shape, batch)?;
+            compare("BatchNorm's gradient of β (values per channel)", &s.beta_grad, &vec![n as f32; c], sums, shape, batch)?;
             self.passed.insert(Probe::BatchNorm(shape));
         }
         Ok(())
     }
 }
 
-/// `got` must equal `want` up to half a value of the `B · h · w` summed (one rounding per
-/// 2^22 beyond 2^24): a sum that dropped even one value fails. `per_value`: `got` is a sum
-/// divided by `B · h · w` (a mean or variance).
-fn compare(what: &str, got: &[f32], want: &[f32], per_value: bool, shape: [usize; 4], batch: [usize; 3]) -> Result<(), InexactReduction> {
-    let n = (shape[0] * shape[2] * shape[3]) as f64;
-    let slack = (n / 4_194_304.0).max(0.5);
-    let mut worst: Option<(f64, f64, f64)> = None; // (deviation in counts, got, want)
+/// What a compared quantity sums: `count` values, each worth `per_value` in its units (1 for
+/// a sum of ones, 1 / count for a mean).
+#[derive(Debug, Clone, Copy)]
+struct Summed {
+    count: f64,
+    per_value: f64,
+}
+
+/// `got` must equal `want` up to half a summed value (one rounding per 2^22 values beyond
+/// 2^24): a sum that dropped even one value fails.
+fn compare(what: &str, got: &[f32], want: &[f32], summed: Summed, shape: [usize; 4], batch: [usize; 3]) -> Result<(), InexactReduction> {
+    let slack = (summed.count / 4_194_304.0).max(0.5);
+    let mut worst: Option<(f64, f64, f64)> = None; // (deviation in values, got, want)
     for (i, w) in want.iter().enumerate() {
         let g = got.get(i).map_or(f64::NAN, |&g| g as f64);
         let w = *w as f64;
-        let scale = if per_value { n } else { 1.0 };
-        let deviation = if g.is_nan() { f64::INFINITY } else { (g - w).abs() * scale };
+        let deviation = if g.is_nan() { f64::INFINITY } else { (g - w).abs() / summed.per_value };
         if worst.is_none_or(|(d, _, _)| deviation > d) {
             worst = Some((deviation, g, w));
         }

@@ -7,7 +7,7 @@
 //! burn-flex, the [`crate::reduction_check`] at batch 2 × 480×640; (3) one SGD step against
 //! PyTorch's at that size; (4) the same step on 240×320 centre crops against burn-flex. On the
 //! portable path (GPUs) each is held to twice the spread of the same computation on flex when
-//! its input moves by one ulp ([`inference_nudge_spread`], [`nudge_spread`]), measured in the
+//! its input moves by one ulp ([`inference_nudge_spread`], [`flex_step`]), measured in the
 //! same run: the network amplifies rounding (a 1-ulp input change moves the outputs by 4e-4
 //! of their range, about PyTorch's own spread between its two CPU kernel paths), so any valid
 //! summation order lands about that far from another. hydra's CPU kernels, which follow
@@ -20,8 +20,8 @@ use burn::prelude::*;
 use hydra_data::batch::{collate, HostBatch};
 use hydra_data::dataset::{open, OpenOptions, SourceSpec};
 use hydra_data::{image_io, npy};
-use hydra_model::weights::{self, LoadScope};
-use hydra_model::{HydraNetConfig, StateDict, Task};
+use hydra_model::weights::{self, LoadScope, WeightFile};
+use hydra_model::{HydraNet, StateDict, Task};
 
 use crate::loss::{task_losses, DepthLoss};
 use crate::optim::{Hyper, Optimizer, OptimizerKind};
@@ -65,7 +65,7 @@ impl StepReport {
     }
 
     /// `Err` with the first excess when this report is not within twice `spread`
-    /// ([`nudge_spread`]) for the updated tensors and BatchNorm statistics, and within five
+    /// ([`flex_step`]) for the updated tensors and BatchNorm statistics, and within five
     /// times its worst relative loss change for each loss.
     pub fn within_spread(&self, spread: &StepReport) -> Result<(), String> {
         let loss_bound = 5.0 * spread.worst_loss();
@@ -100,24 +100,35 @@ impl StepReport {
     }
 }
 
-/// The fixtures used here, under `dir` (the repository's `fixtures/`).
+/// The fixtures used here, under `dir` (the repository's `fixtures/`), with the checkpoint
+/// every check starts from read once.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
     pub dir: PathBuf,
+    checkpoint: WeightFile,
 }
 
 impl Fixtures {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+    /// Read the checkpoint under `dir` (the other fixtures are read when a check needs them).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, SelftestError> {
+        let dir = dir.into();
+        let checkpoint = weights::read(&Self::checkpoint_in(&dir))?;
+        Ok(Self { dir, checkpoint })
+    }
+
+    /// Where the checkpoint lies under `dir`.
+    pub fn checkpoint_in(dir: &Path) -> PathBuf {
+        dir.join("pytorch/hydranet40_s0.ckpt")
     }
 
     fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
 
-    /// The checkpoint every check starts from.
-    pub fn checkpoint(&self) -> PathBuf {
-        self.path("pytorch/hydranet40_s0.ckpt")
+    /// The fixture checkpoint's network on `device`.
+    fn network(&self, device: &Device) -> Result<HydraNet, SelftestError> {
+        let config = self.checkpoint.config()?;
+        Ok(self.checkpoint.apply(config.init(device), LoadScope::Full)?.0)
     }
 
     /// The two real NYUv2 frames of the PyTorch step, batched at 480×640, or their centres
@@ -166,8 +177,7 @@ pub fn max_relative_error(a: &[f32], b: &[f32]) -> f64 {
 /// against PyTorch's: `[(segm ratio), (depth ratio)]` as max |err| / max |reference|.
 pub fn inference_errors(fx: &Fixtures, device: &Device) -> Result<[f64; 2], SelftestError> {
     let img = image_io::read_rgb(&fx.path("samples/nyud/000464.png"))?;
-    let (model, _) = weights::load_model(&fx.checkpoint(), None, device)?;
-    let pred = crate::predict::predict(&model, device, &img);
+    let pred = crate::predict::predict(&fx.network(device)?, device, &img);
     let mut out = [0.0; 2];
     for (i, (ours, rel)) in [(&pred.segm_logits, "pytorch/hydranet40_s0_000464_segm.npy"), (&pred.depth_raw, "pytorch/hydranet40_s0_000464_depth.npy")]
         .into_iter()
@@ -175,7 +185,7 @@ pub fn inference_errors(fx: &Fixtures, device: &Device) -> Result<[f64; 2], Self
     {
         let path = fx.path(rel);
         let reference = npy::read(&path)?.to_f32();
-        let ours = ours.as_ref().ok_or_else(|| SelftestError::Fixture { path: fx.checkpoint(), message: "the network lacks a head".into() })?;
+        let ours = ours.as_ref().ok_or_else(|| SelftestError::Fixture { path: fx.checkpoint.path.clone(), message: "the network lacks a head".into() })?;
         out[i] = max_relative_error(ours, &reference);
     }
     Ok(out)
@@ -188,7 +198,7 @@ pub fn inference_errors(fx: &Fixtures, device: &Device) -> Result<[f64; 2], Self
 pub fn inference_nudge_spread(fx: &Fixtures) -> Result<[f64; 2], SelftestError> {
     let device = Device::flex();
     let img = image_io::read_rgb(&fx.path("samples/nyud/000464.png"))?;
-    let (model, _) = weights::load_model(&fx.checkpoint(), None, &device)?;
+    let model = fx.network(&device)?;
     let (h, w) = (img.height, img.width);
     let x = hydra_data::normalize::normalize_chw(&img.data, w, h);
     let outputs = |x: Vec<f32>| {
@@ -218,8 +228,7 @@ fn nudged(x: &[f32]) -> Vec<f32> {
 /// `device` (an autodiff device): the total, segmentation and depth losses before the step and
 /// the network's tensors after it.
 pub fn sgd_step(fx: &Fixtures, device: &Device, host: &HostBatch) -> Result<([f64; 3], StateDict), SelftestError> {
-    let file = weights::read(&fx.checkpoint())?;
-    let (net, _) = file.apply(HydraNetConfig::new(40).init(device), LoadScope::Full)?;
+    let net = fx.network(device)?;
     let tasks = [Task::Segmentation, Task::Depth];
     let module = TrainModule { net, task_weights: None };
     let mut optim = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: false });
@@ -236,8 +245,8 @@ pub fn sgd_step(fx: &Fixtures, device: &Device, host: &HostBatch) -> Result<([f6
 /// How `ours` (after one step from the fixture checkpoint, losses `losses`) compares with
 /// `expected` after the same step (losses `reference_losses`).
 pub fn compare_step(fx: &Fixtures, losses: [f64; 3], ours: &StateDict, reference_losses: [f64; 3], expected: &StateDict) -> Result<StepReport, SelftestError> {
-    let start = weights::read(&fx.checkpoint())?.state;
-    let mismatch = |message: String| SelftestError::Fixture { path: fx.checkpoint(), message };
+    let start = &fx.checkpoint.state;
+    let mismatch = |message: String| SelftestError::Fixture { path: fx.checkpoint.path.clone(), message };
     let mut update_errors = Vec::new();
     let mut worst_bn = (0.0f64, String::new());
     for (key, want) in expected.iter() {
@@ -275,15 +284,28 @@ pub fn compare_step(fx: &Fixtures, losses: [f64; 3], ours: &StateDict, reference
     Ok(StepReport { losses, reference_losses, median, worst, worst_bn })
 }
 
-/// How far the step on burn-flex moves when every third input value is moved up and every
-/// third down by one ulp: the float sensitivity of the step itself at `host`'s size.
-pub fn nudge_spread(fx: &Fixtures, host: &HostBatch) -> Result<StepReport, SelftestError> {
+/// The step on burn-flex at a batch's size, the reference of a backend's step there, with its
+/// own float sensitivity.
+#[derive(Debug, Clone)]
+pub struct FlexStep {
+    /// Total, segmentation and depth loss before the step.
+    pub losses: [f64; 3],
+    /// The tensors after it.
+    pub state: StateDict,
+    /// How far the step moves when every third input value is moved up and every third down
+    /// by one ulp: the float sensitivity of the step itself at this size.
+    pub spread: StepReport,
+}
+
+/// [`FlexStep`] on `host`.
+pub fn flex_step(fx: &Fixtures, host: &HostBatch) -> Result<FlexStep, SelftestError> {
     let flex = Device::flex().autodiff();
     let (losses, state) = sgd_step(fx, &flex, host)?;
     let mut moved = host.clone();
     moved.images = nudged(&host.images);
     let (nudged_losses, nudged_state) = sgd_step(fx, &flex, &moved)?;
-    compare_step(fx, nudged_losses, &nudged_state, losses, &state)
+    let spread = compare_step(fx, nudged_losses, &nudged_state, losses, &state)?;
+    Ok(FlexStep { losses, state, spread })
 }
 
 /// The step at batch 2 × 480×640 on `device` (an autodiff device) against PyTorch's
@@ -299,9 +321,4 @@ pub fn step_against_pytorch(fx: &Fixtures, device: &Device) -> Result<StepReport
     let (got, ours) = sgd_step(fx, device, &fx.step_batch(None)?)?;
     let expected = weights::read(&fx.path("pytorch/sgd_step1.safetensors"))?.state;
     compare_step(fx, got, &ours, want, &expected)
-}
-
-/// The default fixtures folder: `fixtures/` under the current directory.
-pub fn default_fixtures() -> &'static Path {
-    Path::new("fixtures")
 }

@@ -74,5 +74,5 @@ pub fn text(o: &std::process::Output) -> (String, String) {
 
 /// The repository's fixtures for `hydra_train::selftest`.
 pub fn selftest_fixtures() -> hydra_train::selftest::Fixtures {
-    hydra_train::selftest::Fixtures::new(fixtures())
+    hydra_train::selftest::Fixtures::open(fixtures()).unwrap()
 }

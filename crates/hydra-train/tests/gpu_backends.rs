@@ -21,7 +21,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::selftest_fixtures;
-use hydra_train::selftest::{compare_step, inference_errors, inference_nudge_spread, nudge_spread, sgd_step, step_against_pytorch};
+use hydra_train::selftest::{compare_step, flex_step, inference_errors, inference_nudge_spread, sgd_step, step_against_pytorch};
 use hydra_train::backend::Backend;
 use hydra_train::reduction_check::ReductionCheck;
 
@@ -49,14 +49,14 @@ fn fixture_outputs_on_the_gpu_match_pytorch() {
 }
 
 /// The step of the PyTorch fixture, batch 2 × 480×640, held to twice the spread the step shows
-/// on flex when its input moves by one ulp (`selftest::nudge_spread`; measured: losses 1.2e-5,
+/// on flex when its input moves by one ulp (`selftest::flex_step`; measured: losses 1.2e-5,
 /// updated tensors median 1.0 % / worst 4.7 %, BatchNorm statistics 1.1e-6). A driver that
 /// cannot sum this step's long reductions (Mesa's lavapipe) is refused, as `hydra train`
 /// refuses it, and then only the next test compares this device's training.
 #[test]
 fn one_sgd_step_on_the_gpu_matches_pytorch() {
     let fx = selftest_fixtures();
-    let spread = nudge_spread(&fx, &fx.step_batch(None).unwrap()).unwrap();
+    let spread = flex_step(&fx, &fx.step_batch(None).unwrap()).unwrap().spread;
     for (backend, device) in gpu_devices() {
         let device = device.autodiff();
         let encoder = hydra_model::HydraNetConfig::new(40).init(&device).encoder;
@@ -78,15 +78,14 @@ fn one_sgd_step_on_the_gpu_matches_pytorch() {
 fn one_sgd_step_on_the_gpu_matches_flex_on_crops() {
     let fx = selftest_fixtures();
     let host = fx.step_batch(Some([240, 320])).unwrap();
-    let spread = nudge_spread(&fx, &host).unwrap();
-    let (flex_losses, flex_state) = sgd_step(&fx, &Device::flex().autodiff(), &host).unwrap();
+    let flex = flex_step(&fx, &host).unwrap();
     for (backend, device) in gpu_devices() {
         let device = device.autodiff();
         let encoder = hydra_model::HydraNetConfig::new(40).init(&device).encoder;
         ReductionCheck::default().check(&encoder, &device, [2, 240, 320]).unwrap();
         let (losses, state) = sgd_step(&fx, &device, &host).unwrap();
-        let r = compare_step(&fx, losses, &state, flex_losses, &flex_state).unwrap();
-        eprintln!("{backend}: {}\n1-ulp spread: {}", r.summary(), spread.summary());
-        r.within_spread(&spread).unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let r = compare_step(&fx, losses, &state, flex.losses, &flex.state).unwrap();
+        eprintln!("{backend}: {}\n1-ulp spread: {}", r.summary(), flex.spread.summary());
+        r.within_spread(&flex.spread).unwrap_or_else(|e| panic!("{backend}: {e}"));
     }
 }

@@ -14,7 +14,7 @@ mod common;
 use burn::prelude::*;
 use common::selftest_fixtures;
 use hydra_train::reduction_check::ReductionCheck;
-use hydra_train::selftest::{inference_errors, inference_nudge_spread, nudge_spread, step_against_pytorch};
+use hydra_train::selftest::{flex_step, inference_errors, inference_nudge_spread, step_against_pytorch};
 
 fn portable() {
     hydra_model::kernels::set_portable_only(true);
@@ -34,7 +34,7 @@ fn portable_path_reproduces_the_pytorch_fixture_outputs() {
 fn portable_path_takes_the_pytorch_sgd_step() {
     portable();
     let fx = selftest_fixtures();
-    let spread = nudge_spread(&fx, &fx.step_batch(None).unwrap()).unwrap();
+    let spread = flex_step(&fx, &fx.step_batch(None).unwrap()).unwrap().spread;
     let r = step_against_pytorch(&fx, &Device::flex().autodiff()).unwrap();
     eprintln!("portable path: {}\n1-ulp spread: {}", r.summary(), spread.summary());
     r.within_spread(&spread).unwrap();

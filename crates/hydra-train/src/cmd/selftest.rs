@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use burn::tensor::Device;
 use hydra_train::backend::Backend;
 use hydra_train::reduction_check::ReductionCheck;
-use hydra_train::selftest::{self, Fixtures};
+use hydra_train::selftest::{self, Fixtures, StepReport};
 use serde_json::json;
 
 /// Check a device against the PyTorch references in fixtures/: inference on a real frame and
@@ -39,6 +38,14 @@ impl Checks {
         self.failed += usize::from(!passed);
         self.results.push(json!({"check": name, "passed": passed, "result": line, "details": details}));
     }
+
+    /// A step's report, held to twice `spread` (`StepReport::within_spread`).
+    fn step(&mut self, name: &str, r: &StepReport, spread: &StepReport) {
+        let verdict = r.within_spread(spread);
+        let excess = verdict.as_ref().err().map(|e| format!(" — {e}")).unwrap_or_default();
+        let line = format!("{}; bound twice flex's 1-ulp spread: {}{excess}", r.summary(), spread.summary());
+        self.record(name, verdict.is_ok(), line, json!({"report": r, "spread": spread}));
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -49,10 +56,11 @@ pub fn run(a: Args) -> Result<()> {
     }
     hydra_model::kernels::set_portable_only(a.portable);
     let portable = backend != Backend::Flex || a.portable;
-    let fx = Fixtures::new(&a.fixtures);
-    if !fx.checkpoint().is_file() {
-        bail!("{}: not found; give the repository's fixtures folder with --fixtures", fx.checkpoint().display());
+    let checkpoint = Fixtures::checkpoint_in(&a.fixtures);
+    if !checkpoint.is_file() {
+        bail!("{}: not found; give the repository's fixtures folder with --fixtures", checkpoint.display());
     }
+    let fx = Fixtures::open(&a.fixtures)?;
     let mut checks = Checks { results: Vec::new(), failed: 0 };
 
     // 1. Inference: hydra's CPU kernels are held to the parity bar, the portable path (GPUs)
@@ -80,29 +88,24 @@ pub fn run(a: Args) -> Result<()> {
 
     // 3. One SGD step at 2 × 480×640 against PyTorch.
     if refused.is_none() {
-        let spread = selftest::nudge_spread(&fx, &fx.step_batch(None)?)?;
+        let flex = selftest::flex_step(&fx, &fx.step_batch(None)?)?;
         let r = selftest::step_against_pytorch(&fx, &train)?;
-        let verdict = r.within_spread(&spread);
-        let line = format!("{}; bound twice flex's 1-ulp spread: {}{}", r.summary(), spread.summary(), verdict.as_ref().err().map(|e| format!(" — {e}")).unwrap_or_default());
-        checks.record("SGD step at 2 × 480×640 against PyTorch", verdict.is_ok(), line, json!({"report": r, "spread": spread}));
+        checks.step("SGD step at 2 × 480×640 against PyTorch", &r, &flex.spread);
     } else {
         println!("SKIP SGD step at 2 × 480×640 against PyTorch: the device fails the reduction check there");
     }
 
     // 4. The same step on 240×320 crops against flex (short enough for any driver).
     if backend != Backend::Flex {
-        let host = fx.step_batch(Some([240, 320]))?;
-        let spread = selftest::nudge_spread(&fx, &host)?;
-        let (flex_losses, flex_state) = selftest::sgd_step(&fx, &Device::flex().autodiff(), &host)?;
-        let crop_refused = ReductionCheck::default().check(&encoder, &train, [2, 240, 320]).err();
-        match crop_refused {
-            Some(e) => checks.record("SGD step on 2 × 240×320 crops against flex", false, e.to_string(), json!({})),
-            None => {
+        let name = "SGD step on 2 × 240×320 crops against flex";
+        match ReductionCheck::default().check(&encoder, &train, [2, 240, 320]) {
+            Err(e) => checks.record(name, false, e.to_string(), json!({})),
+            Ok(()) => {
+                let host = fx.step_batch(Some([240, 320]))?;
+                let flex = selftest::flex_step(&fx, &host)?;
                 let (losses, state) = selftest::sgd_step(&fx, &train, &host)?;
-                let r = selftest::compare_step(&fx, losses, &state, flex_losses, &flex_state)?;
-                let verdict = r.within_spread(&spread);
-                let line = format!("{}; bound twice flex's 1-ulp spread: {}{}", r.summary(), spread.summary(), verdict.as_ref().err().map(|e| format!(" — {e}")).unwrap_or_default());
-                checks.record("SGD step on 2 × 240×320 crops against flex", verdict.is_ok(), line, json!({"report": r, "spread": spread}));
+                let r = selftest::compare_step(&fx, losses, &state, flex.losses, &flex.state)?;
+                checks.step(name, &r, &flex.spread);
             }
         }
     }
