@@ -163,7 +163,7 @@ impl Checkpoint {
 
     /// Read a checkpoint, verifying its marker when one exists beside it.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+        let bytes = hydra_model::fsio::read_input(path, hydra_model::weights::MAX_FILE_BYTES).map_err(|e| io(path, e))?;
         let mpath = marker_path(path);
         if mpath.exists() {
             verify(path, &bytes)?;
@@ -180,20 +180,20 @@ impl Checkpoint {
 /// `write_atomic` with a pause halfway through (fault injection for the crash tests).
 fn write_with_pause(path: &Path, bytes: &[u8], pause: std::time::Duration) -> Result<(), CheckpointError> {
     use std::io::Write;
-    let tmp = hydra_model::fsio::temp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    let dest = hydra_model::fsio::destination(path).map_err(|e| io(path, e))?;
+    let (tmp, mut f) = hydra_model::fsio::create_temp(&dest).map_err(|e| io(path, e))?;
     let half = bytes.len() / 2;
     f.write_all(&bytes[..half]).map_err(|e| io(&tmp, e))?;
     f.flush().map_err(|e| io(&tmp, e))?;
     std::thread::sleep(pause);
     f.write_all(&bytes[half..]).map_err(|e| io(&tmp, e))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+    hydra_model::fsio::commit(&tmp, &dest).map_err(|e| io(path, e))
 }
 
 fn verify(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let mpath = marker_path(path);
-    let text = std::fs::read_to_string(&mpath).map_err(|e| io(&mpath, e))?;
+    let text = hydra_model::fsio::read_text(&mpath).map_err(|e| io(&mpath, e))?;
     let m: Marker = serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid { path: mpath.clone(), detail: format!("damaged marker: {e}") })?;
     if m.bytes != bytes.len() as u64 || m.fnv1a64 != format!("{:016x}", fnv1a64(bytes)) {
         return Err(CheckpointError::Invalid { path: path.into(), detail: "content does not match its completion marker (damaged or truncated)".into() });
@@ -220,7 +220,7 @@ pub fn complete_checkpoints(dir: &Path) -> Vec<(usize, PathBuf)> {
 
 /// The newest checkpoint in `dir` whose content matches its marker.
 pub fn newest_valid(dir: &Path) -> Option<(usize, PathBuf)> {
-    complete_checkpoints(dir).into_iter().rev().find(|(_, p)| std::fs::read(p).ok().is_some_and(|b| verify(p, &b).is_ok()))
+    complete_checkpoints(dir).into_iter().rev().find(|(_, p)| hydra_model::fsio::read_input(p, hydra_model::weights::MAX_FILE_BYTES).ok().is_some_and(|b| verify(p, &b).is_ok()))
 }
 
 /// Delete checkpoints except the newest `keep_last` and `keep` (the best).

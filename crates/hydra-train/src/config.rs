@@ -10,6 +10,7 @@ use hydra_model::{HydraNetConfig, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::config_reader::{apply_override, ConfigError, Section};
+use crate::limits;
 
 /// `[model]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,14 +215,14 @@ fn source(s: &Section<'_>, train: bool) -> Result<SourceSection, ConfigError> {
     if kind == "nyud" && list.is_none() {
         return Err(ConfigError(format!("{}.list: missing (the list file is required for kind = \"nyud\")", s.path())));
     }
-    let size = s.f64_array("size", &[240.0, 320.0], 2, 32.0, 4096.0)?.into_iter().map(|v| v as usize).collect();
+    let size = s.usize_array("size", &[240, 320], 2, *limits::IMAGE_SIDE.start(), *limits::IMAGE_SIDE.end())?;
     let out = SourceSection {
         kind,
         root,
         list,
         depth_scale: s.f64("depth_scale", 5000.0, 1e-6, 1e9)?,
         label_palette: s.opt_string("label_palette")?,
-        count: s.usize("count", if train { 200 } else { 40 }, 1, BIG)?,
+        count: s.usize("count", if train { 200 } else { 40 }, *limits::SCENES.start(), *limits::SCENES.end())?,
         size,
         seed: s.u64("seed", if train { 1 } else { 2 })?,
         skip_bad: s.bool("skip_bad", false)?,
@@ -249,11 +250,50 @@ impl Config {
 
     /// Read a config file (relative paths inside are resolved against its folder).
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let text = hydra_model::fsio::read_text(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let mut c = Self::from_toml(&text, overrides).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?;
         let base = path.parent().unwrap_or(Path::new("."));
         c.resolve_paths(base);
+        c.check_palette().map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?;
         Ok(c)
+    }
+
+    /// `data.palette` is readable and names at least `model.num_classes` classes (checked when
+    /// the file is loaded, not when the palette is first used).
+    pub fn check_palette(&self) -> Result<(), ConfigError> {
+        let p = crate::setup::palette_named(&self.data.palette).map_err(|e| ConfigError(format!("data.palette = \"{}\": {e}", self.data.palette)))?;
+        let segm = self.tasks().contains(&Task::Segmentation);
+        if segm && p.len() < self.model.num_classes {
+            return Err(ConfigError(format!(
+                "data.palette = \"{}\": {} classes, fewer than model.num_classes = {}; give a palette with a colour for every class",
+                self.data.palette,
+                p.len(),
+                self.model.num_classes
+            )));
+        }
+        for s in std::iter::once(&self.data.train).chain(self.data.val.as_ref()) {
+            if let Some(lp) = &s.label_palette {
+                crate::setup::palette_named(lp).map_err(|e| ConfigError(format!("label_palette = \"{lp}\": {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Files the configuration reads (list files, palettes, weights, baselines): no output of
+    /// a command may replace one of them.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for s in std::iter::once(&self.data.train).chain(self.data.val.as_ref()) {
+            if let (Some(root), Some(list)) = (&s.root, &s.list) {
+                out.push(root.join(list));
+            }
+            out.extend(s.label_palette.iter().map(PathBuf::from));
+        }
+        out.push(PathBuf::from(&self.data.palette));
+        out.extend(self.model.encoder_weights.iter().cloned());
+        out.extend(self.model.init_weights.iter().cloned());
+        out.extend(self.eval.baselines.iter().cloned());
+        out
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -270,6 +310,24 @@ impl Config {
         for p in [self.model.encoder_weights.as_mut(), self.model.init_weights.as_mut()].into_iter().flatten() {
             fix(p);
         }
+        for p in self.eval.baselines.iter_mut() {
+            fix(p);
+        }
+        // Palette files (not built-in names) are found beside the config as dataset roots are.
+        let fix_str = |s: &mut String| {
+            if crate::setup::is_builtin_palette(s) {
+                return;
+            }
+            let mut p = PathBuf::from(&*s);
+            fix(&mut p);
+            *s = p.to_string_lossy().into_owned();
+        };
+        fix_str(&mut self.data.palette);
+        for s in std::iter::once(&mut self.data.train).chain(self.data.val.as_mut()) {
+            if let Some(lp) = s.label_palette.as_mut() {
+                fix_str(lp);
+            }
+        }
     }
 
     /// Validate a parsed TOML table.
@@ -279,7 +337,7 @@ impl Config {
         let m = root.section("model")?;
         let tasks = m.string_array("tasks", &["segm", "depth"], &TASKS)?;
         let model = ModelSection {
-            num_classes: m.usize("num_classes", 40, 2, 255)?,
+            num_classes: m.usize("num_classes", 40, *limits::NUM_CLASSES.start(), *limits::NUM_CLASSES.end())?,
             tasks,
             crp_stages: m.usize("crp_stages", 4, 1, 16)?,
             decoder_width: m.usize("decoder_width", 256, 8, 4096)?,
@@ -298,7 +356,7 @@ impl Config {
             train,
             val,
             ignore_index: d.usize("ignore_index", 255, 0, 255)?,
-            workers: d.usize("workers", 2, 0, 64)?,
+            workers: d.usize("workers", 2, *limits::WORKERS.start(), *limits::WORKERS.end())?,
             palette: d.string("palette", "nyud")?,
         };
         d.finish()?;
@@ -310,7 +368,7 @@ impl Config {
         }
         let augment = AugmentSection {
             scale,
-            crop: a.f64_array("crop", &[0.0, 0.0], 2, 0.0, 8192.0)?.into_iter().map(|v| v as usize).collect(),
+            crop: a.usize_array("crop", &[0, 0], 2, 0, 8192)?,
             flip: a.bool("flip", true)?,
             jitter: a.f64("jitter", 0.0, 0.0, 1.0)?,
         };
@@ -359,7 +417,7 @@ impl Config {
         let s = root.section("schedule")?;
         let schedule = ScheduleSection {
             kind: s.choice("kind", "constant", &["constant", "multistep", "cosine", "poly"])?,
-            milestones: s.f64_array("milestones", &[], 0, 1.0, 1e9)?.into_iter().map(|v| v as usize).collect(),
+            milestones: s.usize_array("milestones", &[], 0, 1, 1_000_000_000)?,
             gamma: s.f64("gamma", 0.1, 0.0, 1.0)?,
             power: s.f64("power", 0.9, 0.0, 10.0)?,
             min_lr_factor: s.f64("min_lr_factor", 0.0, 0.0, 1.0)?,
@@ -374,7 +432,7 @@ impl Config {
         let t = root.section("training")?;
         let training = TrainingSection {
             epochs: t.usize("epochs", 10, 1, BIG)?,
-            batch_size: t.usize("batch_size", 4, 1, 4096)?,
+            batch_size: t.usize("batch_size", 4, *limits::BATCH.start(), *limits::BATCH.end())?,
             seed: t.u64("seed", 0)?,
             val_interval: t.usize("val_interval", 1, 0, BIG)?,
             log_interval: t.usize("log_interval", 10, 1, BIG)?,

@@ -205,6 +205,17 @@ impl<'a> Section<'a> {
             .collect()
     }
 
+    /// An array of whole numbers (pixels, epochs) in `[lo, hi]`: a fractional value is an
+    /// error, not truncated.
+    pub fn usize_array(&self, k: &'static str, default: &[usize], len: usize, lo: usize, hi: usize) -> Result<Vec<usize>, ConfigError> {
+        let d: Vec<f64> = default.iter().map(|&v| v as f64).collect();
+        let values = self.f64_array(k, &d, len, lo as f64, hi as f64)?;
+        if let Some(v) = values.iter().find(|v| v.fract() != 0.0) {
+            return Err(ConfigError(format!("{} = {}: {v} is not a whole number", self.key(k), show(self.get(k).expect("present")))));
+        }
+        Ok(values.into_iter().map(|v| v as usize).collect())
+    }
+
     /// An array of strings, each one of `choices` (if non-empty).
     pub fn string_array(&self, k: &'static str, default: &[&str], choices: &[&str]) -> Result<Vec<String>, ConfigError> {
         let Some(v) = self.get(k) else { return Ok(default.iter().map(|s| s.to_string()).collect()) };

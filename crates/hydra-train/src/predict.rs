@@ -157,32 +157,41 @@ pub fn render(pred: &ImagePrediction, stem: &str, dir: &Path, opts: &WriteOption
     (files, range)
 }
 
+/// The names `render` gives the files of an image with file stem `stem`.
+pub fn output_names(stem: &str) -> Vec<String> {
+    ["segm.png", "depth.png", "depth16.png", "normal.png", "segm.npy", "depth.npy", "normal.npy"].iter().map(|s| format!("{stem}_{s}")).collect()
+}
+
 /// Write a group of files so that either all appear or none: each goes to a temporary file
-/// first; only when all are written are they renamed into place.
-pub fn write_group(files: &[(PathBuf, Vec<u8>)]) -> Result<(), (PathBuf, std::io::Error)> {
+/// first; only when all are written are they renamed into place. Like every writer of
+/// hydra's, it replaces regular files only (`fsio::destination`) and none of `inputs`.
+pub fn write_group(files: &[(PathBuf, Vec<u8>)], inputs: &hydra_model::fsio::Inputs) -> Result<(), (PathBuf, std::io::Error)> {
+    use hydra_model::fsio;
     use std::io::Write;
-    let mut temps = Vec::new();
-    let cleanup = |temps: &[PathBuf]| {
-        for t in temps {
+    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let cleanup = |temps: &[(PathBuf, PathBuf)]| {
+        for (t, _) in temps {
             let _ = std::fs::remove_file(t);
         }
     };
     for (path, bytes) in files {
-        let tmp = hydra_model::fsio::temp_path(path);
         let r = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
+            inputs.check(path)?;
+            let dest = fsio::destination(path)?;
+            let (tmp, mut f) = fsio::create_temp(&dest)?;
+            temps.push((tmp, dest));
             f.write_all(bytes)?;
             f.sync_all()
         })();
-        temps.push(tmp);
         if let Err(e) = r {
             cleanup(&temps);
             return Err((path.clone(), e));
         }
     }
     for (i, (path, _)) in files.iter().enumerate() {
-        if let Err(e) = std::fs::rename(&temps[i], path) {
-            cleanup(&temps[i..]);
+        let (tmp, dest) = &temps[i];
+        if let Err(e) = fsio::commit(tmp, dest) {
+            cleanup(&temps[i + 1..]);
             return Err((path.clone(), e));
         }
     }

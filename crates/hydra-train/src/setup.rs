@@ -12,14 +12,23 @@ use hydra_model::Task;
 
 use crate::config::{Config, SourceSection};
 
+/// Whether `spec` names a built-in palette rather than a file.
+pub fn is_builtin_palette(spec: &str) -> bool {
+    spec == "synthetic" || Palette::builtin(spec).is_some()
+}
+
+/// A palette by name (`synthetic`, `nyud`, `nyud13`, `kitti`), palette file or `.npy` colour map.
+pub fn palette_named(spec: &str) -> Result<Palette, DataError> {
+    match spec {
+        "synthetic" => Ok(synthetic_palette()),
+        other => Palette::resolve(other),
+    }
+}
+
 /// The palette named by `data.palette` (`synthetic`, a built-in name, or a file), extended
 /// to the model's class count.
 pub fn palette(config: &Config) -> Result<Palette, DataError> {
-    let p = match config.data.palette.as_str() {
-        "synthetic" => synthetic_palette(),
-        other => Palette::resolve(other)?,
-    };
-    Ok(p.extended_to(config.model.num_classes))
+    Ok(palette_named(&config.data.palette)?.extended_to(config.model.num_classes))
 }
 
 /// The data crate's description of a configured source.
@@ -29,7 +38,7 @@ pub fn source_spec(s: &SourceSection) -> Result<SourceSpec, DataError> {
             root: s.root.clone().expect("validated"),
             list: s.list.clone().expect("validated"),
             depth_scale: s.depth_scale,
-            label_palette: s.label_palette.as_deref().map(Palette::resolve).transpose()?,
+            label_palette: s.label_palette.as_deref().map(palette_named).transpose()?,
         },
         "mtan" => SourceSpec::Mtan { root: s.root.clone().expect("validated") },
         _ => SourceSpec::Synthetic { count: s.count, height: s.size[0], width: s.size[1], seed: s.seed },

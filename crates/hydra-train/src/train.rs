@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::eval::EvalState;
 use crate::loss::task_losses;
 use crate::reduction_check::{InexactReduction, ReductionCheck};
+use crate::run_folder::{self, Contents, RunLock};
 use crate::metrics::EvalMetrics;
 use crate::optim::{Hyper, Optimizer};
 use crate::runlog::{epoch_record, RunLog};
@@ -44,6 +45,9 @@ pub struct TrainOptions {
     pub resume: Resume,
     /// Stop (after writing a checkpoint) once this invocation has run this many epochs.
     pub stop_after_epochs: Option<usize>,
+    /// Resume even when the configuration differs from the run's in ways that break exact
+    /// continuation (the differences are listed either way).
+    pub allow_config_change: bool,
 }
 
 /// Why training stopped with an error.
@@ -65,6 +69,14 @@ pub enum TrainError {
     RunExists { dir: PathBuf },
     #[error("{dir}: no complete checkpoint to resume from")]
     NoCheckpoint { dir: PathBuf },
+    #[error("output.dir = \"{}\": {reason}; a run needs a folder of its own, e.g. runs/NAME", dir.display())]
+    BadRunFolder { dir: PathBuf, reason: String },
+    #[error("{}: output.dir holds files that are not a hydra run ({}); refusing to train into it: choose a new or empty folder", dir.display(), entry.display())]
+    ForeignRunFolder { dir: PathBuf, entry: PathBuf },
+    #[error(transparent)]
+    Locked(#[from] crate::run_folder::LockError),
+    #[error("{checkpoint}: the configuration differs from the run's in ways that break exact continuation: {list}; resume with the run's configuration ({saved}), or pass --allow-config-change to continue with the new one")]
+    ConfigChanged { checkpoint: PathBuf, saved: PathBuf, list: String },
     #[error("non-finite {what} at epoch {epoch}, iteration {iteration}; training stopped, nothing was saved after the last good checkpoint{}", last.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
     NonFinite { what: String, epoch: usize, iteration: u64, last: Option<PathBuf> },
 }
@@ -118,6 +130,95 @@ fn all_finite(sd: &hydra_model::StateDict) -> bool {
     sd.iter().all(|(_, t)| t.to_f32().iter().all(|v| v.is_finite()))
 }
 
+/// Check `run_dir` (not empty, not somebody else's files), create and lock it, and decide
+/// where the run starts: a checkpoint to resume from, or `None` for the beginning. A folder
+/// whose run stopped before its first checkpoint holds nothing to continue: the run starts
+/// over (the same seed gives the same run), whether or not `--resume` was given.
+fn open_run_folder(run_dir: &Path, resume: &Resume, report: &mut dyn Reporter) -> Result<(RunLock, Option<PathBuf>), TrainError> {
+    if run_dir.as_os_str().is_empty() {
+        return Err(TrainError::BadRunFolder { dir: run_dir.into(), reason: "empty (the run would be written into the working directory)".into() });
+    }
+    let state = run_folder::contents(run_dir).map_err(io(run_dir))?;
+    match &state {
+        Contents::Foreign { entry } if entry == run_dir => {
+            return Err(TrainError::BadRunFolder { dir: run_dir.into(), reason: "exists and is not a folder".into() });
+        }
+        Contents::Foreign { entry } => return Err(TrainError::ForeignRunFolder { dir: run_dir.into(), entry: entry.clone() }),
+        Contents::Absent | Contents::Empty if *resume == Resume::Latest => return Err(TrainError::NoCheckpoint { dir: run_dir.into() }),
+        _ => {}
+    }
+    std::fs::create_dir_all(run_dir).map_err(io(run_dir))?;
+    let lock = RunLock::acquire(run_dir)?;
+    let ckpt_dir = run_dir.join("checkpoints");
+    let complete = checkpoint::complete_checkpoints(&ckpt_dir);
+    let from = match resume {
+        Resume::From(p) => Some(p.clone()),
+        Resume::No if !complete.is_empty() => return Err(TrainError::RunExists { dir: run_dir.into() }),
+        Resume::Latest if !complete.is_empty() => Some(checkpoint::newest_valid(&ckpt_dir).ok_or_else(|| TrainError::NoCheckpoint { dir: run_dir.into() })?.1),
+        _ => {
+            if state == Contents::Run {
+                report.info(&format!("{}: its run stopped before its first checkpoint; starting the run over from the beginning", run_dir.display()));
+            }
+            None
+        }
+    };
+    Ok((lock, from))
+}
+
+/// Compare the configuration a run is resumed with to the checkpoint's: changes that keep
+/// exact continuation are listed; others stop the run unless `allow` (then the previous
+/// configuration is kept beside the new one as `config-before-epoch-N.toml`).
+fn check_config_change(ck: &Checkpoint, config: &Config, from: &Path, run_dir: &Path, allow: bool, report: &mut dyn Reporter) -> Result<(), TrainError> {
+    let saved = &ck.meta.config;
+    let changes = run_folder::changes(saved, &config.to_toml()).map_err(|e| TrainError::Checkpoint(CheckpointError::Invalid { path: from.into(), detail: e }))?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let (harmless, breaking): (Vec<&run_folder::Change>, Vec<&run_folder::Change>) = changes.iter().partition(|c| c.keeps_exactness);
+    if !breaking.is_empty() && !allow {
+        return Err(TrainError::ConfigChanged { checkpoint: from.into(), saved: run_dir.join("config.toml"), list: run_folder::list(&breaking) });
+    }
+    if !harmless.is_empty() {
+        report.info(&format!("note: configuration changed since the checkpoint, exact continuation kept: {}", run_folder::list(&harmless)));
+    }
+    if !breaking.is_empty() {
+        report.info(&format!("warning: continuing with a changed configuration (--allow-config-change); the run no longer continues exactly: {}", run_folder::list(&breaking)));
+        let keep = run_dir.join(format!("config-before-epoch-{:05}.toml", ck.meta.epochs_done));
+        hydra_model::fsio::write_atomic(&keep, saved.as_bytes()).map_err(|(p, e)| TrainError::Io { path: p, source: e })?;
+    }
+    Ok(())
+}
+
+/// Estimate the memory of a training step on the CPU (the first training image, scaled up to
+/// `augment.scale`'s maximum, cropped) and refuse a configuration this machine cannot hold
+/// before it is run out of memory; warn above half of what is available.
+fn check_training_memory(config: &Config, ds: &dyn hydra_data::dataset::Dataset, backend: crate::backend::Backend, report: &mut dyn Reporter) -> Result<(), TrainError> {
+    if backend != crate::backend::Backend::Flex {
+        return Ok(());
+    }
+    let first = ds.get(0)?;
+    let (h, w) = (first.rgb.height as f64, first.rgb.width as f64);
+    let a = &config.augment;
+    let s = a.scale[1];
+    let scaled = ((h * s).ceil() * (w * s).ceil()) as u64;
+    let crop = a.crop[0] > 0 && a.crop[1] > 0;
+    let pixels = if crop { (a.crop[0] * a.crop[1]) as u64 } else { scaled };
+    let need = crate::limits::training_bytes(config.training.batch_size, pixels, scaled, config.data.workers);
+    let what = format!(
+        "training.batch_size = {} of {}×{} images{} (augment.scale up to {s})",
+        config.training.batch_size,
+        (h * s).ceil(),
+        (w * s).ceil(),
+        if crop { format!(" cropped to {}×{}", a.crop[0], a.crop[1]) } else { String::new() }
+    );
+    let lower = "lower training.batch_size or augment.scale, or set augment.crop";
+    crate::limits::check_memory(need, &what, lower).map_err(TrainError::Config)?;
+    if let Some(avail) = crate::limits::available_bytes().filter(|&a| need > a / 2) {
+        report.info(&format!("warning: {what} needs about {} of the {} of memory available", crate::limits::gb(need), crate::limits::gb(avail)));
+    }
+    Ok(())
+}
+
 /// Train as configured. Writes the run folder; returns how the run ended.
 pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSummary, TrainError> {
     let config = opts.config;
@@ -131,18 +232,12 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
     let run_dir = config.output.dir.clone();
     let ckpt_dir = run_dir.join("checkpoints");
 
-    // Resume point, decided before anything is written.
-    let resume_from = match &opts.resume {
-        Resume::No => {
-            if !checkpoint::complete_checkpoints(&ckpt_dir).is_empty() || run_dir.join("metrics.jsonl").exists() {
-                return Err(TrainError::RunExists { dir: run_dir });
-            }
-            None
-        }
-        Resume::Latest => Some(checkpoint::newest_valid(&ckpt_dir).ok_or_else(|| TrainError::NoCheckpoint { dir: run_dir.clone() })?.1),
-        Resume::From(p) => Some(p.clone()),
-    };
+    // The run folder, locked for the life of the run; the resume point, decided under the lock.
+    let (_lock, resume_from) = open_run_folder(&run_dir, &opts.resume, report)?;
     let resumed = resume_from.as_deref().map(Checkpoint::load).transpose()?;
+    if let (Some(ck), Some(from)) = (&resumed, &resume_from) {
+        check_config_change(ck, &config, from, &run_dir, opts.allow_config_change, report)?;
+    }
 
     // Data.
     let (train_ds, train_report) = setup::open_source(&config.data.train, &config)?;
@@ -170,6 +265,8 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
             loader.dataset().len()
         )));
     }
+
+    check_training_memory(&config, loader.dataset().as_ref(), backend, report)?;
 
     // Model, weighting, optimiser.
     let mut net = initial_network(&config, &device)?;
@@ -209,14 +306,10 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
         iteration = ck.meta.iteration;
         es = ck.meta.early_stopping.clone();
         history = ck.meta.loss_history.clone();
-        if ck.meta.config != config.to_toml() {
-            report.info("note: the configuration differs from the checkpoint's; continuing with the new one");
-        }
         report.info(&format!("resumed from {} (epoch {epochs_done}, iteration {iteration})", resume_from.as_ref().unwrap().display()));
     }
     let mut module = TrainModule { net, task_weights: task_weights.take() };
 
-    std::fs::create_dir_all(&run_dir).map_err(io(&run_dir))?;
     hydra_model::fsio::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes()).map_err(|(p, e)| TrainError::Io { path: p, source: e })?;
     let mut log = RunLog::open(&run_dir, resumed.as_ref().map(|c| c.meta.iteration)).map_err(io(&run_dir))?;
 

@@ -29,7 +29,7 @@ fn training_visibly_learns_on_a_small_set() {
         .replace("[augment]\nscale = [0.8, 1.25]\ncrop = [48, 48]\njitter = 0.2\n", "")
         .replace("num_classes = 6\n", "num_classes = 6\ninit = \"scratch\"\n");
     let config = Config::from_toml(&text, &[]).unwrap();
-    let s = train(TrainOptions { config, resume: Resume::No, stop_after_epochs: None }, &mut Silent).unwrap();
+    let s = train(TrainOptions { config, resume: Resume::No, stop_after_epochs: None, allow_config_change: false }, &mut Silent).unwrap();
     assert_eq!(s.epochs_done, 12);
     let csv = std::fs::read_to_string(dir.join("run/metrics.csv")).unwrap();
     let mut lines = csv.lines();

@@ -9,6 +9,7 @@ use hydra_data::dataset::{open, OpenOptions, SourceSpec};
 use hydra_data::loader::{Loader, LoaderSpec};
 use hydra_data::synthetic::render_scene;
 use hydra_train::bench::{self, peak_rss, Timing};
+use hydra_train::limits;
 use serde_json::json;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -79,6 +80,21 @@ pub fn run(a: Args) -> Result<()> {
     };
     let (h, w) = super::synth::parse_size(a.size.as_deref().unwrap_or(default_size))?;
     let batch = a.batch.unwrap_or(if a.what == What::Infer { 1 } else { 4 });
+    let lim = |what: &str, v: usize, r| limits::check(what, v, r).map_err(anyhow::Error::msg);
+    lim("--batch", batch, limits::BATCH)?;
+    lim("--classes", a.classes, limits::NUM_CLASSES)?;
+    lim("--workers", a.workers, limits::WORKERS)?;
+    lim("--warmup", a.warmup, limits::REPEATS)?;
+    lim("--repeats", a.repeats.max(1), limits::REPEATS)?;
+    anyhow::ensure!(a.repeats >= 1, "--repeats = 0: at least one timed run is needed");
+    let pixels = (h * w) as u64;
+    let lower = "lower --batch or --size";
+    match a.what {
+        What::Train => limits::check_memory(limits::training_bytes(batch, pixels, pixels, 0), &format!("a training step on {batch} images of {h}x{w}"), lower),
+        What::Infer => limits::check_memory(limits::inference_bytes(batch, pixels), &format!("an inference on {batch} images of {h}x{w}"), lower),
+        _ => Ok(()),
+    }
+    .map_err(anyhow::Error::msg)?;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
     println!("hydra bench {:?}: {h}x{w}, batch {batch}, backend {}, threads {threads}", a.what, a.backend);
     let result = match a.what {

@@ -16,6 +16,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     weights::export_format(&a.out).with_context(|| format!("{}: unknown export extension: use .safetensors or .bpk", a.out.display()))?;
+    super::check_output(&a.out, &a.net.inputs())?;
     let device = burn::tensor::Device::flex();
     let (model, file, _) = a.net.load(&device)?;
     let format = weights::save(&model, &a.out)?;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
+use hydra_model::fsio::Inputs;
 use hydra_model::weights::{self, LoadScope, WeightFile};
 use hydra_model::{HydraNet, HydraNetConfig};
 use hydra_train::backend::Backend;
@@ -38,6 +39,21 @@ impl WeightsArgs {
     pub fn load(&self, device: &Device) -> Result<(HydraNet, WeightFile, Option<Config>)> {
         load_network(&self.weights, self.num_classes, self.config.as_deref(), device)
     }
+
+    /// The files these arguments read, which no output may replace.
+    pub fn inputs(&self) -> Inputs {
+        let mut i = Inputs::new();
+        i.add(&self.weights);
+        if let Some(c) = &self.config {
+            i.add(c);
+        }
+        i
+    }
+}
+
+/// Refuse to write `out` over one of `inputs`, naming both.
+pub fn check_output(out: &Path, inputs: &Inputs) -> Result<()> {
+    inputs.check(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))
 }
 
 /// An error and its causes on one line.
@@ -67,6 +83,7 @@ pub fn network_for(file: &WeightFile, num_classes: Option<usize>, config: Option
             Ok((c.network(), Some(c)))
         }
         (Some(n), None) => {
+            hydra_train::limits::check("--num-classes", n, hydra_train::limits::NUM_CLASSES).map_err(anyhow::Error::msg)?;
             let inferred = file.config().ok();
             let mut net = inferred.unwrap_or_else(|| HydraNetConfig::new(n));
             net.num_classes = n;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use hydra_data::image_io;
 use hydra_data::palette::Palette;
-use hydra_train::predict::{predict, render, write_group, WriteOptions};
+use hydra_train::predict::{output_names, predict, render, write_group, WriteOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,13 +40,23 @@ pub fn run(a: Args) -> Result<()> {
     if !(a.depth_scale.is_finite() && a.depth_scale > 0.0) {
         bail!("--depth-scale {}: must be a positive number", a.depth_scale);
     }
-    // Check every input before writing anything.
+    // Check every input before writing anything, and that no output would replace an input.
+    let mut inputs = a.net.inputs();
+    if let Some(c) = &a.colormap {
+        inputs.add(Path::new(c));
+    }
     let mut stems = std::collections::HashSet::new();
     for img in &a.images {
-        let bytes = std::fs::read(img).with_context(|| img.display().to_string())?;
-        image_io::decode_rgb(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", img.display()))?;
+        image_io::read_rgb(img)?;
+        inputs.add(img);
         if !stems.insert(stem(img)) {
             bail!("{}: another input has the same file name; outputs would overwrite each other", img.display());
+        }
+    }
+    for s in &stems {
+        for name in output_names(s) {
+            let out = a.out.join(name);
+            inputs.check(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
         }
     }
     let device = super::device(&a.backend)?;
@@ -54,7 +64,13 @@ pub fn run(a: Args) -> Result<()> {
     let net = model.config();
     let spec = a.colormap.clone().or_else(|| config.as_ref().map(|c| c.data.palette.clone()));
     let palette = match spec {
-        Some(s) => Palette::resolve(&s)?,
+        Some(s) => {
+            let p = hydra_train::setup::palette_named(&s).map_err(|e| anyhow::anyhow!("colour map `{s}`: {e}"))?;
+            if net.tasks.contains(&hydra_model::Task::Segmentation) && p.len() < net.num_classes {
+                bail!("colour map `{s}`: {} colours for a network of {} classes; give one with a colour for every class", p.len(), net.num_classes);
+            }
+            p
+        }
         None => match net.num_classes {
             40 => Palette::nyud40(),
             6 => Palette::kitti6(),
@@ -78,7 +94,7 @@ pub fn run(a: Args) -> Result<()> {
         let pred = predict(&model, &device, &img);
         let s = stem(img_path);
         let (files, range) = render(&pred, &s, &a.out, &opts);
-        write_group(&files).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
+        write_group(&files, &inputs).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
         let mut msg = format!("{}: {}x{}", img_path.display(), img.width, img.height);
         if let Some(r) = range {
             msg.push_str(&format!(", depth {:.3}-{:.3} m", r.min, r.max));

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
+use hydra_train::limits;
 use hydra_data::synthetic_source::{write_synthetic, SyntheticDataset};
 
 #[derive(clap::Args)]
@@ -24,17 +25,24 @@ pub struct Args {
     workers: usize,
 }
 
+/// `--size HxW`, within the limits of `data.*.size`.
 pub fn parse_size(s: &str) -> Result<(usize, usize)> {
-    let (h, w) = s.split_once(['x', 'X']).with_context(|| format!("--size {s}: expected HEIGHTxWIDTH, e.g. 240x320"))?;
-    let h: usize = h.trim().parse().with_context(|| format!("--size {s}: bad height"))?;
-    let w: usize = w.trim().parse().with_context(|| format!("--size {s}: bad width"))?;
-    anyhow::ensure!((8..=8192).contains(&h) && (8..=8192).contains(&w), "--size {s}: each side must be in 8..=8192");
-    Ok((h, w))
+    limits::parse_size("--size", s).map_err(anyhow::Error::msg)
 }
 
 pub fn run(a: Args) -> Result<()> {
     let (h, w) = parse_size(&a.size)?;
-    anyhow::ensure!(a.count > 0, "--count must be positive");
+    limits::check("--count", a.count, limits::SCENES).map_err(anyhow::Error::msg)?;
+    limits::check("--workers", a.workers, limits::WORKERS).map_err(anyhow::Error::msg)?;
+    // Never write into (and replace files of) a folder that already holds something.
+    if let Ok(mut entries) = std::fs::read_dir(&a.out) {
+        if let Some(e) = entries.next() {
+            let name = e.map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default();
+            bail!("{}: the folder exists and is not empty (it holds {name}); refusing to write scenes over it: choose a new folder", a.out.display());
+        }
+    } else if a.out.exists() {
+        bail!("{}: exists and is not a folder", a.out.display());
+    }
     let ds = SyntheticDataset::new(a.count, h, w, a.seed);
     write_synthetic(&a.out, &ds, a.workers.max(1))?;
     println!("wrote {} scenes of {h}x{w} (seed {}) to {}", a.count, a.seed, a.out.display());

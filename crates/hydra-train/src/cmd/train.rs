@@ -27,6 +27,10 @@ pub struct Args {
     /// Compute backend (overrides training.backend): flex, wgpu, cuda.
     #[arg(long)]
     backend: Option<String>,
+    /// With --resume: continue even when the configuration differs from the run's in ways
+    /// that break exact continuation (the differences are listed; the old config is kept).
+    #[arg(long)]
+    allow_config_change: bool,
     /// Plain log lines instead of progress bars (automatic when output is not a terminal).
     #[arg(long)]
     plain: bool,
@@ -114,7 +118,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let plain = a.plain || !std::io::stderr().is_terminal();
     let interval = config.training.log_interval;
-    let opts = TrainOptions { config, resume, stop_after_epochs: a.stop_after_epochs };
+    let opts = TrainOptions { config, resume, stop_after_epochs: a.stop_after_epochs, allow_config_change: a.allow_config_change };
     let summary = if plain {
         train(opts, &mut Plain { interval, batches: 0, epoch: 0, start: Instant::now() })?
     } else {
