@@ -276,6 +276,20 @@ impl Config {
                 crate::setup::palette_named(lp).map_err(|e| ConfigError(format!("label_palette = \"{lp}\": {e}")))?;
             }
         }
+        for b in &self.eval.baselines {
+            hydra_model::fsio::open_input(b, hydra_model::fsio::MAX_TEXT_BYTES).map_err(|e| ConfigError(format!("eval.baselines: {}: {e}", b.display())))?;
+        }
+        Ok(())
+    }
+
+    /// The weight files training starts from (`model.encoder_weights`, `model.init_weights`)
+    /// are readable, checked before the datasets are validated and the run folder is made.
+    pub fn check_training_files(&self) -> Result<(), ConfigError> {
+        for (key, p) in [("model.encoder_weights", &self.model.encoder_weights), ("model.init_weights", &self.model.init_weights)] {
+            if let Some(p) = p {
+                hydra_model::fsio::open_input(p, hydra_model::weights::MAX_FILE_BYTES).map_err(|e| ConfigError(format!("{key} = \"{}\": {e}", p.display())))?;
+            }
+        }
         Ok(())
     }
 

@@ -144,11 +144,16 @@ fn open_run_folder(run_dir: &Path, resume: &Resume, report: &mut dyn Reporter) -
             return Err(TrainError::BadRunFolder { dir: run_dir.into(), reason: "exists and is not a folder".into() });
         }
         Contents::Foreign { entry } => return Err(TrainError::ForeignRunFolder { dir: run_dir.into(), entry: entry.clone() }),
-        Contents::Absent | Contents::Empty if *resume == Resume::Latest => return Err(TrainError::NoCheckpoint { dir: run_dir.into() }),
+        Contents::Absent if *resume == Resume::Latest => return Err(TrainError::NoCheckpoint { dir: run_dir.into() }),
         _ => {}
     }
     std::fs::create_dir_all(run_dir).map_err(io(run_dir))?;
     let lock = RunLock::acquire(run_dir)?;
+    // Under the lock: what the folder holds now (another run may have ended meanwhile).
+    let state = run_folder::contents(run_dir).map_err(io(run_dir))?;
+    if state == Contents::Empty && *resume == Resume::Latest {
+        return Err(TrainError::NoCheckpoint { dir: run_dir.into() });
+    }
     let ckpt_dir = run_dir.join("checkpoints");
     let complete = checkpoint::complete_checkpoints(&ckpt_dir);
     let from = match resume {

@@ -87,6 +87,9 @@ pub fn run(a: Args) -> Result<()> {
     lim("--warmup", a.warmup, limits::REPEATS)?;
     lim("--repeats", a.repeats.max(1), limits::REPEATS)?;
     anyhow::ensure!(a.repeats >= 1, "--repeats = 0: at least one timed run is needed");
+    if let Some(p) = &a.json {
+        super::check_output(p, &Default::default())?;
+    }
     let pixels = (h * w) as u64;
     let lower = "lower --batch or --size";
     match a.what {

@@ -50,6 +50,13 @@ fn load_net(a: &Args, config: &Config, device: &burn::tensor::Device) -> Result<
 
 pub fn run(a: Args) -> Result<()> {
     let config = Config::from_file(&a.config, &a.overrides)?;
+    if let Some(out) = &a.json {
+        let mut inputs = hydra_model::fsio::Inputs::new();
+        for p in [a.config.clone(), a.weights.clone()].into_iter().chain(config.input_files()) {
+            inputs.add(&p);
+        }
+        super::check_output(out, &inputs)?;
+    }
     let device = super::device(&a.backend)?;
     let net = load_net(&a, &config, &device)?;
     let source = match a.split.as_str() {
@@ -69,7 +76,7 @@ pub fn run(a: Args) -> Result<()> {
     print_table(&metrics, &palette.names);
     let mut baselines = Vec::new();
     for p in &config.eval.baselines {
-        let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
+        let text = hydra_model::fsio::read_text(p).with_context(|| p.display().to_string())?;
         let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", p.display()))?;
         let m: EvalMetrics = serde_json::from_value(v.get("metrics").cloned().unwrap_or(v)).with_context(|| format!("{}: not a metrics file", p.display()))?;
         baselines.push(m);

@@ -51,9 +51,10 @@ impl WeightsArgs {
     }
 }
 
-/// Refuse to write `out` over one of `inputs`, naming both.
+/// Before any work: refuse an output path that is not a regular file (a device, a FIFO, a
+/// folder) or that would replace one of `inputs`, naming it.
 pub fn check_output(out: &Path, inputs: &Inputs) -> Result<()> {
-    inputs.check(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))
+    hydra_model::fsio::destination(out).and_then(|_| inputs.check(out)).map(|_| ()).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))
 }
 
 /// An error and its causes on one line.

@@ -60,6 +60,9 @@ pub fn run(a: Args) -> Result<()> {
     if !checkpoint.is_file() {
         bail!("{}: not found; give the repository's fixtures folder with --fixtures", checkpoint.display());
     }
+    if let Some(p) = &a.json {
+        super::check_output(p, &Default::default())?;
+    }
     let fx = Fixtures::open(&a.fixtures)?;
     let mut checks = Checks { results: Vec::new(), failed: 0 };
 

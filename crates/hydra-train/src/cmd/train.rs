@@ -111,6 +111,7 @@ pub fn run(a: Args) -> Result<()> {
         overrides.push(format!("training.backend={b}"));
     }
     let config = Config::from_file(&a.config, &overrides)?;
+    config.check_training_files().map_err(|e| anyhow::anyhow!("{}: {}", a.config.display(), e.0))?;
     let resume = match a.resume {
         None => Resume::No,
         Some(None) => Resume::Latest,
