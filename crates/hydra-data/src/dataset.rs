@@ -167,6 +167,17 @@ impl OpenReport {
         self.samples.iter().filter_map(|s| s.depth_range).reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
+    /// Pixels with a label other than the ignore value, over all samples.
+    pub fn labelled_pixels(&self) -> u64 {
+        self.samples.iter().flat_map(|s| &s.class_pixels).sum()
+    }
+
+    /// Whether any depth measurement lies within (0, `max_depth`] metres (`max_depth` ≤ 0: no
+    /// limit): without one, depth has no valid pixel to be evaluated or trained on.
+    pub fn has_depth_within(&self, max_depth: f64) -> bool {
+        self.depth_range().is_some_and(|(lo, _)| max_depth <= 0.0 || lo as f64 <= max_depth)
+    }
+
     /// Mean measured depth over all samples, metres.
     pub fn depth_mean(&self) -> Option<f64> {
         let n: u64 = self.samples.iter().map(|s| s.depth_valid).sum();
@@ -291,5 +302,34 @@ pub fn open(spec: &SourceSpec, options: &OpenOptions) -> Result<(Arc<dyn Dataset
             let r = d.report(options.workers);
             Ok((Arc::new(d), r))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image_io::{Plane, RgbImage};
+
+    fn sample(label: Vec<u8>, depth: Vec<f32>) -> Sample {
+        let n = label.len();
+        Sample {
+            name: "s".into(),
+            rgb: RgbImage { width: n, height: 1, data: vec![0; 3 * n] },
+            label: Some(Plane { width: n, height: 1, data: label }),
+            depth: Some(Plane { width: n, height: 1, data: depth }),
+            normal: None,
+        }
+    }
+
+    #[test]
+    fn a_split_without_valid_pixels_says_so() {
+        let empty = OpenReport { samples: vec![SampleStats::of(&sample(vec![255, 255], vec![0.0, 0.0]), 255)], skipped: vec![] };
+        assert_eq!(empty.labelled_pixels(), 0);
+        assert!(!empty.has_depth_within(0.0));
+        let far = OpenReport { samples: vec![SampleStats::of(&sample(vec![1, 255], vec![12.0, 0.0]), 255)], skipped: vec![] };
+        assert_eq!(far.labelled_pixels(), 1);
+        assert!(far.has_depth_within(0.0));
+        assert!(far.has_depth_within(12.0));
+        assert!(!far.has_depth_within(10.0));
     }
 }

@@ -4,6 +4,8 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use hydra_model::fsio::MAX_IMAGE_BYTES;
+
 use crate::error::DataError;
 
 /// Largest image accepted, in pixels (bounds memory on damaged headers).
@@ -25,8 +27,10 @@ pub struct Plane<T> {
     pub data: Vec<T>,
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|e| DataError::io(path, e))
+/// The bytes of an image file: a regular file of at most [`MAX_IMAGE_BYTES`] (a FIFO, a
+/// device or a folder is refused at once, naming the path).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    hydra_model::fsio::read_input(path, MAX_IMAGE_BYTES).map_err(|e| DataError::io(path, e))
 }
 
 /// Decode an RGB image (PNG or JPEG; grayscale and alpha are converted to RGB).
@@ -35,11 +39,14 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage, DataError> {
     decode_rgb(&bytes).map_err(|d| DataError::bad_file(path, d))
 }
 
-/// Decode RGB from bytes.
+/// Decode RGB from bytes. A truncated file is an error, for JPEG as for PNG (a JPEG decoder
+/// would otherwise fill the missing rows with grey).
 pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
     let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    if reader.format().is_none() {
-        return Err("not a PNG or JPEG image".into());
+    match reader.format() {
+        None => return Err("not a PNG or JPEG image".into()),
+        Some(image::ImageFormat::Jpeg) => crate::jpeg::check_complete(bytes)?,
+        Some(_) => {}
     }
     let mut reader = reader;
     let mut limits = image::Limits::default();
@@ -170,6 +177,17 @@ mod tests {
         let p = Plane { width: 2, height: 2, data: vec![1u8, 2, 3, 4] };
         let e = decode_depth16(&encode_gray8_png(&p, &[])).unwrap_err();
         assert!(e.contains("16-bit"), "{e}");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_an_error_and_a_whole_one_decodes() {
+        let img = image::RgbImage::from_fn(40, 24, |x, y| image::Rgb([(x * 6) as u8, (y * 10) as u8, 128]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).unwrap();
+        let whole = decode_rgb(&jpeg).unwrap();
+        assert_eq!((whole.width, whole.height), (40, 24));
+        let e = decode_rgb(&jpeg[..jpeg.len() - 40]).unwrap_err();
+        assert!(e.contains("truncated JPEG"), "{e}");
     }
 
     #[test]

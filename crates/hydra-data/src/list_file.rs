@@ -26,6 +26,8 @@ fn field(s: &str) -> Option<PathBuf> {
 /// Parse list-file text. Blank lines and lines starting with `#` are skipped. Fields are
 /// separated by tabs; a line without tabs is split on whitespace.
 pub fn parse(text: &str, list: &Path) -> Result<Vec<ListEntry>, DataError> {
+    // A byte-order mark (as some Windows editors write) is not part of the first path.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
@@ -56,9 +58,10 @@ pub fn parse(text: &str, list: &Path) -> Result<Vec<ListEntry>, DataError> {
     Ok(out)
 }
 
-/// Read and parse a list file.
+/// Read and parse a list file: a regular UTF-8 file of at most
+/// [`hydra_model::fsio::MAX_TEXT_BYTES`] (a FIFO or a link to a device is refused at once).
 pub fn read(list: &Path) -> Result<Vec<ListEntry>, DataError> {
-    let text = std::fs::read_to_string(list).map_err(|e| DataError::io(list, e))?;
+    let text = hydra_model::fsio::read_text(list).map_err(|e| DataError::io(list, e))?;
     parse(&text, list)
 }
 
@@ -75,6 +78,12 @@ mod tests {
         assert_eq!(e[1].line, 4);
         assert_eq!(e[1].mask, None);
         assert_eq!(e[2].depth, None);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_path() {
+        let e = parse("\u{feff}rgb/1.png\tm.png\td.png\n", Path::new("l.txt")).unwrap();
+        assert_eq!(e[0].rgb, PathBuf::from("rgb/1.png"));
     }
 
     #[test]

@@ -55,7 +55,13 @@ impl MtanDataset {
         let mut stems: Vec<String> = Vec::new();
         for entry in read_dir {
             let entry = entry.map_err(|e| DataError::io(&image_dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let os_name = entry.file_name();
+            let Some(name) = os_name.to_str() else {
+                if os_name.to_string_lossy().ends_with(".npy") {
+                    return Err(DataError::bad_file(entry.path(), "file name is not UTF-8; rename it"));
+                }
+                continue;
+            };
             if let Some(stem) = name.strip_suffix(".npy") {
                 stems.push(stem.to_string());
             }
@@ -87,12 +93,18 @@ impl MtanDataset {
         self.root.join(kind).join(format!("{}.npy", self.stems[i]))
     }
 
+    /// An annotation file: `None` when there is nothing at its path. Anything that is there
+    /// (a dangling link, a FIFO, a folder) is read through [`npy::read`], which refuses what is
+    /// not a regular file, naming the path.
     fn optional(&self, kind: &str, i: usize) -> Result<Option<(PathBuf, NpyArray)>, DataError> {
         let p = self.path(kind, i);
-        if !p.exists() {
-            return Ok(None);
+        match std::fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DataError::io(&p, e)),
+            Ok(_) => {}
         }
-        Ok(Some((p.clone(), npy::read(&p)?)))
+        let a = npy::read(&p)?;
+        Ok(Some((p, a)))
     }
 
     fn load(&self, i: usize, num_classes: Option<usize>) -> Result<Sample, DataError> {

@@ -1,11 +1,17 @@
-//! NumPy `.npy` files (format versions 1–3): read any numeric array, write float32.
+//! NumPy `.npy` files (format versions 1–3): read any numeric array, write float32. Reads take
+//! regular files of at most [`MAX_FILE_BYTES`] (a FIFO or a link to a device is refused).
 
 use std::path::Path;
 
 use crate::error::DataError;
+use crate::npy_header::parse_header;
 
-/// Largest array read (bounds memory on a damaged header).
-const MAX_BYTES: u64 = 1 << 32;
+/// Largest `.npy` file read (bytes): MTAN samples are well under a megabyte.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Largest array read, in elements (bounds the converted copy: at most 1 GiB as i64).
+pub const MAX_ELEMENTS: u64 = 1 << 27;
+/// Longest header accepted (NumPy itself refuses more than 10 000 bytes by default).
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
 
 /// An array read from a `.npy` file, converted to f32 or i64 by kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,13 +49,27 @@ impl NpyArray {
     }
 }
 
-fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let at = header.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
-    Some(rest)
+/// (byte order, kind, item size) of a dtype string such as `<f4`.
+fn dtype(descr: &str) -> Result<(char, char, usize), String> {
+    let unsupported = || format!("unsupported dtype `{descr}`");
+    let mut c = descr.chars();
+    let order = c.next().ok_or("empty descr")?;
+    let kind = c.next().ok_or_else(unsupported)?;
+    if !['<', '>', '|', '='].contains(&order) {
+        return Err(unsupported());
+    }
+    let size: usize = c.as_str().parse().map_err(|_| unsupported())?;
+    if ![1, 2, 4, 8].contains(&size) {
+        return Err(unsupported());
+    }
+    if order == '>' && size > 1 {
+        return Err(format!("big-endian dtype `{descr}` is not supported"));
+    }
+    Ok((order, kind, size))
 }
 
-/// Parse `.npy` bytes.
+/// Parse `.npy` bytes. The header is checked completely (keys, dtype, shape against the
+/// bytes present) before anything is allocated.
 pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (bad magic)".into());
@@ -57,64 +77,58 @@ pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
     let (hlen, hstart) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 => {
-            if bytes.len() < 12 {
-                return Err("truncated header".into());
-            }
-            (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
+            let len = bytes.get(8..12).ok_or("truncated header")?;
+            (u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize, 12)
         }
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let header = bytes.get(hstart..hstart + hlen).ok_or("truncated header")?;
+    if hlen > MAX_HEADER_BYTES {
+        return Err(format!("header of {hlen} bytes is longer than the {MAX_HEADER_BYTES} accepted"));
+    }
+    let data_start = hstart + hlen;
+    let header = bytes.get(hstart..data_start).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
-    let descr = header_value(header, "descr").ok_or("header without descr")?;
-    let descr = descr.trim_start_matches(['\'', '"']);
-    let descr: String = descr.chars().take_while(|&c| c != '\'' && c != '"').collect();
-    let fortran = header_value(header, "fortran_order").ok_or("header without fortran_order")?.starts_with("True");
-    let shape_txt = header_value(header, "shape").ok_or("header without shape")?;
-    let shape_txt = shape_txt.strip_prefix('(').ok_or("bad shape")?;
-    let shape_txt = &shape_txt[..shape_txt.find(')').ok_or("bad shape")?];
-    let shape: Vec<usize> = shape_txt
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry `{s}`")))
-        .collect::<Result<_, _>>()?;
-    let (order, kind, size) = {
-        let mut c = descr.chars();
-        let order = c.next().ok_or("empty descr")?;
-        let kind = c.next().ok_or("bad descr")?;
-        let size: usize = c.as_str().parse().map_err(|_| format!("unsupported dtype `{descr}`"))?;
-        (order, kind, size)
-    };
-    if ![1, 2, 4, 8].contains(&size) {
-        return Err(format!("unsupported dtype `{descr}`"));
+    let header = parse_header(header).map_err(|e| format!("bad header: {e}"))?;
+    let (_, kind, size) = dtype(&header.descr)?;
+    let shape = header.shape;
+    let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).ok_or_else(|| format!("shape {shape:?} overflows"))?;
+    if numel > MAX_ELEMENTS {
+        return Err(format!("shape {shape:?} has {numel} elements, more than the {MAX_ELEMENTS} accepted"));
     }
-    if order == '>' && size > 1 {
-        return Err(format!("big-endian dtype `{descr}` is not supported"));
-    }
-    let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).ok_or("shape overflows")?;
-    let nbytes = numel.checked_mul(size as u64).filter(|&n| n <= MAX_BYTES).ok_or("array too large")?;
-    let data = &bytes[hstart + hlen..];
+    let nbytes = numel * size as u64;
+    let data = &bytes[data_start..];
     if (data.len() as u64) < nbytes {
-        return Err(format!("truncated: {} data bytes, {nbytes} expected", data.len()));
+        return Err(format!("truncated: {} data bytes, {nbytes} expected for shape {shape:?}", data.len()));
     }
     let data = &data[..nbytes as usize];
     let c = data.chunks_exact(size);
-    let values = match (kind, size) {
-        ('f', 4) => NpyData::F32(c.map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()),
-        ('f', 8) => NpyData::F32(c.map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect()),
-        ('f', 2) => NpyData::F32(c.map(|b| half_to_f32(u16::from_le_bytes(b.try_into().unwrap()))).collect()),
-        ('i', 8) => NpyData::I64(c.map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()),
-        ('i', 4) => NpyData::I64(c.map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64).collect()),
-        ('i', 2) => NpyData::I64(c.map(|b| i16::from_le_bytes(b.try_into().unwrap()) as i64).collect()),
-        ('i', 1) => NpyData::I64(c.map(|b| b[0] as i8 as i64).collect()),
-        ('u', 8) => NpyData::I64(c.map(|b| u64::from_le_bytes(b.try_into().unwrap()) as i64).collect()),
-        ('u', 4) => NpyData::I64(c.map(|b| u32::from_le_bytes(b.try_into().unwrap()) as i64).collect()),
-        ('u', 2) => NpyData::I64(c.map(|b| u16::from_le_bytes(b.try_into().unwrap()) as i64).collect()),
-        ('u', 1) | ('b', 1) => NpyData::I64(c.map(|b| b[0] as i64).collect()),
-        _ => return Err(format!("unsupported dtype `{descr}`")),
+    let le = |b: &[u8]| -> [u8; 8] {
+        let mut a = [0u8; 8];
+        a[..b.len()].copy_from_slice(b);
+        a
     };
-    let values = if fortran && shape.len() > 1 { fortran_to_c(values, &shape) } else { values };
+    let values = match (kind, size) {
+        ('f', 4) => NpyData::F32(c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        ('f', 8) => NpyData::F32(c.map(|b| f64::from_le_bytes(le(b)) as f32).collect()),
+        ('f', 2) => NpyData::F32(c.map(|b| half_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()),
+        ('i', 8) => NpyData::I64(c.map(|b| i64::from_le_bytes(le(b))).collect()),
+        ('i', 4) => NpyData::I64(c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect()),
+        ('i', 2) => NpyData::I64(c.map(|b| i16::from_le_bytes([b[0], b[1]]) as i64).collect()),
+        ('i', 1) => NpyData::I64(c.map(|b| b[0] as i8 as i64).collect()),
+        ('u', 8) => NpyData::I64(c.map(|b| u64::from_le_bytes(le(b)) as i64).collect()),
+        ('u', 4) => NpyData::I64(c.map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect()),
+        ('u', 2) => NpyData::I64(c.map(|b| u16::from_le_bytes([b[0], b[1]]) as i64).collect()),
+        ('u', 1) | ('b', 1) => NpyData::I64(c.map(|b| b[0] as i64).collect()),
+        _ => return Err(format!("unsupported dtype `{}`", header.descr)),
+    };
+    let values = if header.fortran_order && shape.len() > 1 {
+        match values {
+            NpyData::F32(v) => NpyData::F32(fortran_to_c(&v, &shape)),
+            NpyData::I64(v) => NpyData::I64(fortran_to_c(&v, &shape)),
+        }
+    } else {
+        values
+    };
     Ok(NpyArray { shape, data: values })
 }
 
@@ -140,33 +154,36 @@ fn half_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-fn fortran_to_c(values: NpyData, shape: &[usize]) -> NpyData {
-    let n: usize = shape.iter().product();
+/// Values stored in Fortran order (first index fastest), reordered to C order, walking the
+/// Fortran offset along with a C-order counter (no index table is allocated).
+fn fortran_to_c<T: Copy>(v: &[T], shape: &[usize]) -> Vec<T> {
     let rank = shape.len();
     // Fortran strides: stride[0] = 1, stride[i] = stride[i-1] * shape[i-1].
     let mut fstride = vec![1usize; rank];
     for i in 1..rank {
         fstride[i] = fstride[i - 1] * shape[i - 1];
     }
-    let perm: Vec<usize> = (0..n)
-        .map(|mut ci| {
-            let mut fi = 0;
-            for d in (0..rank).rev() {
-                fi += (ci % shape[d]) * fstride[d];
-                ci /= shape[d];
+    let mut index = vec![0usize; rank];
+    let mut offset = 0usize;
+    let mut out = Vec::with_capacity(v.len());
+    for _ in 0..v.len() {
+        out.push(v[offset]);
+        for d in (0..rank).rev() {
+            index[d] += 1;
+            offset += fstride[d];
+            if index[d] < shape[d] {
+                break;
             }
-            fi
-        })
-        .collect();
-    match values {
-        NpyData::F32(v) => NpyData::F32(perm.iter().map(|&i| v[i]).collect()),
-        NpyData::I64(v) => NpyData::I64(perm.iter().map(|&i| v[i]).collect()),
+            offset -= fstride[d] * shape[d];
+            index[d] = 0;
+        }
     }
+    out
 }
 
 /// Read a `.npy` file.
 pub fn read(path: &Path) -> Result<NpyArray, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = hydra_model::fsio::read_input(path, MAX_FILE_BYTES).map_err(|e| DataError::io(path, e))?;
     parse(&bytes).map_err(|d| DataError::bad_file(path, d))
 }
 
@@ -219,6 +236,38 @@ mod tests {
         b.extend_from_slice(&[0, 3, 1, 4, 2, 5]);
         let a = parse(&b).unwrap();
         assert_eq!(a.data, NpyData::I64(vec![0, 1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn fortran_order_of_three_dimensions() {
+        // a[i][j][k] = 100 i + 10 j + k for shape (2, 3, 4), stored first index fastest.
+        let shape = [2usize, 3, 4];
+        let mut stored = Vec::new();
+        for k in 0..4 {
+            for j in 0..3 {
+                for i in 0..2 {
+                    stored.push((100 * i + 10 * j + k) as f32);
+                }
+            }
+        }
+        let c = fortran_to_c(&stored, &shape);
+        let expected: Vec<f32> = (0..2).flat_map(|i| (0..3).flat_map(move |j| (0..4).map(move |k| (100 * i + 10 * j + k) as f32))).collect();
+        assert_eq!(c, expected);
+    }
+
+    #[test]
+    fn absurd_shapes_are_refused_before_allocating() {
+        let npy = |shape: &str| {
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            let h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}\n");
+            b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+            b.extend_from_slice(h.as_bytes());
+            b.extend_from_slice(&[0u8; 16]);
+            parse(&b).unwrap_err()
+        };
+        assert!(npy("(4294967296, 4294967296, 4294967296)").contains("overflows"));
+        assert!(npy("(100000, 100000)").contains("more than the 134217728 accepted"));
+        assert!(npy("(1000,)").contains("truncated: 16 data bytes, 8000 expected"));
     }
 
     #[test]

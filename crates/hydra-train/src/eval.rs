@@ -1,4 +1,6 @@
-//! Evaluation over a split: metrics accumulated over every pixel of every sample.
+//! Evaluation over a split: metrics accumulated over every pixel of every sample. A task
+//! without a single valid pixel in the split gets no metrics (see [`EvalMetrics`]), and the
+//! loss of a split where no pixel of any task counted is `None`, not a perfect 0.
 
 use burn::prelude::*;
 use hydra_data::batch::HostBatch;
@@ -29,12 +31,14 @@ pub struct EvalState {
     pub depth: DepthAccumulator,
     loss_sum: f64,
     loss_batches: usize,
+    /// Pixels that entered a loss: labelled (segmentation) or measured (depth).
+    loss_pixels: u64,
 }
 
 impl EvalState {
     /// Empty accumulators.
     pub fn new(spec: &EvalSpec) -> Self {
-        Self { confusion: ConfusionMatrix::new(spec.num_classes), depth: DepthAccumulator::default(), loss_sum: 0.0, loss_batches: 0 }
+        Self { confusion: ConfusionMatrix::new(spec.num_classes), depth: DepthAccumulator::default(), loss_sum: 0.0, loss_batches: 0, loss_pixels: 0 }
     }
 
     /// Add one batch evaluated by `net` (inference mode) on `device`.
@@ -48,6 +52,7 @@ impl EvalState {
             loss += cross_entropy(up.clone(), labels, spec.ignore).into_scalar::<f32>() as f64;
             let pred: Vec<i64> = up.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int");
             let gt = batch.labels.as_ref().expect("labels");
+            self.loss_pixels += gt.iter().filter(|&&g| g != spec.ignore).count() as u64;
             for i in 0..batch.len {
                 let [vh, vw] = batch.valid_size[i];
                 for y in 0..vh {
@@ -61,6 +66,7 @@ impl EvalState {
             loss += depth_loss(up.clone(), target, spec.depth_loss).into_scalar::<f32>() as f64;
             let pred = host_f32(up);
             let gt = batch.depth.as_ref().expect("depth");
+            self.loss_pixels += gt.iter().filter(|&&g| g > 0.0).count() as u64;
             for i in 0..batch.len {
                 let [vh, vw] = batch.valid_size[i];
                 let mut p = Vec::with_capacity(vh * vw);
@@ -77,12 +83,25 @@ impl EvalState {
         self.loss_batches += 1;
     }
 
-    /// The metrics of everything added.
+    /// The metrics of everything added, for the network's `tasks`. A task with no valid
+    /// pixel is `None` and named in `no_valid_pixels`.
     pub fn metrics(&self, tasks: &[Task]) -> EvalMetrics {
+        let mut no_valid_pixels = Vec::new();
+        let mut evaluated = |task: Task, present: bool| {
+            if tasks.contains(&task) && !present {
+                no_valid_pixels.push(task.key().to_string());
+            }
+            tasks.contains(&task)
+        };
+        let segmentation = self.confusion.metrics();
+        let segmentation = if evaluated(Task::Segmentation, segmentation.is_some()) { segmentation } else { None };
+        let depth = self.depth.metrics();
+        let depth = if evaluated(Task::Depth, depth.is_some()) { depth } else { None };
         EvalMetrics {
-            segmentation: tasks.contains(&Task::Segmentation).then(|| self.confusion.metrics()),
-            depth: tasks.contains(&Task::Depth).then(|| self.depth.metrics()),
-            loss: (self.loss_batches > 0).then(|| self.loss_sum / self.loss_batches as f64),
+            segmentation,
+            depth,
+            loss: (self.loss_batches > 0 && self.loss_pixels > 0).then(|| self.loss_sum / self.loss_batches as f64),
+            no_valid_pixels,
         }
     }
 }

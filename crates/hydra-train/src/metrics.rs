@@ -1,6 +1,11 @@
 //! Dataset-level metrics (definitions in the README and REFERENCE facts): segmentation from a
 //! confusion matrix; depth from sums over valid pixels; the multi-task gain Δm.
+//!
+//! A task with no valid pixel in a split (every label the ignore value, every depth
+//! unmeasured or beyond `max_depth`) has no metrics: `None` and its name in
+//! [`EvalMetrics::no_valid_pixels`], never zeros that would read as a perfect score.
 
+use hydra_model::Task;
 use serde::{Deserialize, Serialize};
 
 /// Confusion matrix, rows = ground truth, columns = prediction, accumulated over a split.
@@ -46,10 +51,14 @@ impl ConfusionMatrix {
 
     /// Pixel accuracy = trace / total; mean accuracy = mean over classes with ground truth of
     /// diag / row; IoU_c = diag / (row + col − diag); mIoU over classes present (row + col > 0).
-    pub fn metrics(&self) -> SegmentationMetrics {
+    /// `None` when no pixel was labelled.
+    pub fn metrics(&self) -> Option<SegmentationMetrics> {
         let c = self.classes;
         let at = |i: usize, j: usize| self.counts[i * c + j] as f64;
         let total: f64 = self.counts.iter().map(|&v| v as f64).sum();
+        if total == 0.0 {
+            return None;
+        }
         let diag: f64 = (0..c).map(|i| at(i, i)).sum();
         let row = |i: usize| (0..c).map(|j| at(i, j)).sum::<f64>();
         let col = |j: usize| (0..c).map(|i| at(i, j)).sum::<f64>();
@@ -64,13 +73,7 @@ impl ConfusionMatrix {
         }
         let present: Vec<f64> = iou.iter().flatten().copied().collect();
         let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-        SegmentationMetrics {
-            pixel_acc: if total > 0.0 { diag / total } else { 0.0 },
-            mean_acc: mean(&accs),
-            miou: mean(&present),
-            iou,
-            pixels: total as u64,
-        }
+        Some(SegmentationMetrics { pixel_acc: diag / total, mean_acc: mean(&accs), miou: mean(&present), iou, pixels: total as u64 })
     }
 }
 
@@ -147,10 +150,13 @@ impl DepthAccumulator {
         }
     }
 
-    /// The metrics (zeros when no pixel was valid).
-    pub fn metrics(&self) -> DepthMetrics {
-        let n = self.n.max(1) as f64;
-        DepthMetrics {
+    /// The metrics; `None` when no pixel was valid.
+    pub fn metrics(&self) -> Option<DepthMetrics> {
+        if self.n == 0 {
+            return None;
+        }
+        let n = self.n as f64;
+        Some(DepthMetrics {
             abs_rel: self.abs_rel / n,
             sq_rel: self.sq_rel / n,
             rmse: (self.sq / n).sqrt(),
@@ -160,17 +166,33 @@ impl DepthAccumulator {
             delta2: self.delta[1] as f64 / n,
             delta3: self.delta[2] as f64 / n,
             pixels: self.n,
-        }
+        })
     }
 }
 
-/// The metrics of one evaluation.
+/// The metrics of one evaluation. A task is `None` when the network lacks it or when the
+/// split has no valid pixel for it; the latter are listed in `no_valid_pixels`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalMetrics {
     pub segmentation: Option<SegmentationMetrics>,
     pub depth: Option<DepthMetrics>,
-    /// Mean validation loss (weighted total) when computed.
+    /// Mean validation loss (weighted total); `None` when no pixel of any task counted.
     pub loss: Option<f64>,
+    /// Keys (`segm`, `depth`) of the evaluated tasks that had no valid pixel: no metrics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_valid_pixels: Vec<String>,
+}
+
+impl EvalMetrics {
+    /// Whether `task` was evaluated but had no valid pixel (so has no metrics).
+    pub fn has_no_valid_pixels(&self, task: Task) -> bool {
+        self.no_valid_pixels.iter().any(|k| k == task.key())
+    }
+}
+
+/// What to print for a task without valid pixels, e.g. `depth: no valid pixels`.
+pub fn no_valid_pixels_note(task: Task) -> String {
+    format!("{}: no valid pixels", task.key())
 }
 
 /// Multi-task gain Δm (Maninis et al. 2019): mean over the metrics of
@@ -207,7 +229,7 @@ mod tests {
         // pred: 0 1 1 1 0 2
         let mut cm = ConfusionMatrix::new(4);
         cm.add(&[0, 0, 1, 1, 2, 255], &[0, 1, 1, 1, 0, 2], 255);
-        let m = cm.metrics();
+        let m = cm.metrics().expect("labelled pixels");
         assert_eq!(m.pixels, 5);
         assert!((m.pixel_acc - 3.0 / 5.0).abs() < 1e-12);
         // per-class acc: c0 1/2, c1 2/2, c2 0/1 → mean 0.5 (class 3 has no ground truth)
@@ -226,7 +248,7 @@ mod tests {
         // gt 2, 4, 0 (invalid); pred 2.5, 3
         let eval = DepthEval { max_depth: 0.0, eigen_crop: false };
         acc.add(&[2.5, 3.0, 7.0], &[2.0, 4.0, 0.0], [1, 3], &eval);
-        let m = acc.metrics();
+        let m = acc.metrics().expect("valid pixels");
         assert_eq!(m.pixels, 2);
         assert!((m.abs_rel - (0.5 / 2.0 + 1.0 / 4.0) / 2.0).abs() < 1e-12);
         assert!((m.sq_rel - (0.25 / 2.0 + 1.0 / 4.0) / 2.0).abs() < 1e-12);
@@ -250,12 +272,30 @@ mod tests {
     }
 
     #[test]
+    fn no_valid_pixels_gives_no_metrics_not_zeros() {
+        let mut cm = ConfusionMatrix::new(3);
+        cm.add(&[255, 255, 7], &[0, 1, 2], 255);
+        assert_eq!(cm.metrics(), None);
+        let mut acc = DepthAccumulator::default();
+        acc.add(&[1.0, 2.0], &[0.0, 20.0], [1, 2], &DepthEval { max_depth: 10.0, eigen_crop: false });
+        assert_eq!(acc.metrics(), None);
+    }
+
+    #[test]
+    fn a_baseline_file_without_the_field_still_reads() {
+        let m: EvalMetrics = serde_json::from_str(r#"{"segmentation": null, "depth": null, "loss": 0.5}"#).unwrap();
+        assert!(m.no_valid_pixels.is_empty());
+        let back = serde_json::to_value(EvalMetrics { no_valid_pixels: vec!["depth".into()], ..Default::default() }).unwrap();
+        assert_eq!(back["no_valid_pixels"], serde_json::json!(["depth"]));
+    }
+
+    #[test]
     fn delta_m_signs() {
         let seg = |miou, acc| Some(SegmentationMetrics { pixel_acc: acc, mean_acc: 0.0, miou, iou: vec![], pixels: 1 });
         let dep = |abs_rel, rmse| Some(DepthMetrics { abs_rel, sq_rel: 0.0, rmse, rmse_log: 0.0, log10: 0.0, delta1: 0.0, delta2: 0.0, delta3: 0.0, pixels: 1 });
-        let multi = EvalMetrics { segmentation: seg(0.44, 0.8), depth: dep(0.18, 0.5), loss: None };
-        let st_seg = EvalMetrics { segmentation: seg(0.40, 0.8), depth: None, loss: None };
-        let st_dep = EvalMetrics { segmentation: None, depth: dep(0.20, 0.5), loss: None };
+        let multi = EvalMetrics { segmentation: seg(0.44, 0.8), depth: dep(0.18, 0.5), ..Default::default() };
+        let st_seg = EvalMetrics { segmentation: seg(0.40, 0.8), ..Default::default() };
+        let st_dep = EvalMetrics { depth: dep(0.20, 0.5), ..Default::default() };
         // (+0.1 + 0 + 0.1 + 0) / 4
         assert!((delta_m(&multi, &[st_seg, st_dep]).unwrap() - 0.05).abs() < 1e-12);
     }

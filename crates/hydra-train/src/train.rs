@@ -429,6 +429,11 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
                 } else {
                     es.bad_validations += 1;
                 }
+            } else {
+                report.info(&format!(
+                    "warning: validation gives no value for early_stopping.monitor = \"{}\" (no valid pixels); best weights and early stopping cannot follow it",
+                    config.early_stopping.monitor
+                ));
             }
             last_metrics = Some(m.clone());
             Some(m)
@@ -509,6 +514,12 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
             }
             if let Some(l) = m.loss {
                 val_rec.insert("loss".into(), json!(l));
+            }
+            for t in tasks.iter().filter(|t| m.has_no_valid_pixels(**t)) {
+                summary.push_str(&format!(" | val {}", crate::metrics::no_valid_pixels_note(*t)));
+            }
+            if !m.no_valid_pixels.is_empty() {
+                val_rec.insert("no_valid_pixels".into(), json!(m.no_valid_pixels));
             }
             rec["val"] = serde_json::Value::Object(val_rec);
             if improved {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use hydra_data::dataset::OpenReport;
 use hydra_data::synthetic_source::SyntheticDataset;
+use hydra_model::Task;
 use hydra_train::config::{Config, SourceSection};
 use hydra_train::setup;
 
@@ -24,7 +25,28 @@ pub struct CheckArgs {
     overrides: Vec<String>,
 }
 
-fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String]) -> Result<Option<OpenReport>> {
+/// The configured tasks for which a split has no valid pixel, each with why: segmentation
+/// needs a label other than the ignore value; depth a measurement > 0, and on the validation
+/// split also ≤ `eval.max_depth` (what evaluation counts).
+fn without_valid_pixels(r: &OpenReport, config: &Config, max_depth: f64) -> Vec<(Task, String)> {
+    let tasks = config.tasks();
+    let mut out = Vec::new();
+    if tasks.contains(&Task::Segmentation) && r.labelled_pixels() == 0 {
+        out.push((Task::Segmentation, format!("every pixel is unlabelled or has the ignore label {}", config.data.ignore_index)));
+    }
+    if tasks.contains(&Task::Depth) && !r.has_depth_within(max_depth) {
+        let why = match r.depth_range() {
+            Some((lo, _)) => format!("every measured depth (from {lo:.3} m) is beyond eval.max_depth = {max_depth} m"),
+            None => "no pixel has a depth measurement (> 0)".to_string(),
+        };
+        out.push((Task::Depth, why));
+    }
+    out
+}
+
+/// Open and report one split; `max_depth` is the depth limit its pixels are counted under
+/// (evaluation's `eval.max_depth` on val, none on train, whose loss uses every measurement).
+fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String], max_depth: f64) -> Result<Option<OpenReport>> {
     let (ds, mut report) = match setup::open_source(s, config) {
         Ok(x) => x,
         Err(e) => {
@@ -37,12 +59,15 @@ fn describe(name: &str, s: &SourceSection, config: &Config, names: &[String]) ->
     }
     println!("{name}: {}", ds.describe());
     print_report(&report, names);
+    for (task, why) in without_valid_pixels(&report, config, max_depth) {
+        println!("  WARNING {}: {why}", hydra_train::metrics::no_valid_pixels_note(task));
+    }
     Ok(Some(report))
 }
 
 /// What a model that learned nothing from the image scores on `val`: the training set's most
 /// frequent class everywhere, and its mean depth everywhere.
-fn print_baselines(train: &OpenReport, val: &OpenReport, names: &[String]) {
+fn print_baselines(train: &OpenReport, val: &OpenReport, names: &[String], max_depth: f64) {
     let hist = train.class_histogram();
     if let Some((c, _)) = hist.iter().enumerate().max_by_key(|(_, n)| **n) {
         if let Some((acc, miou)) = val.constant_class_scores(c) {
@@ -50,7 +75,7 @@ fn print_baselines(train: &OpenReport, val: &OpenReport, names: &[String]) {
             println!("trivial baselines on val: always `{name}`: mIoU {miou:.4}, pixel acc {acc:.4}");
         }
     }
-    if let (Some(m), Some(_)) = (train.depth_mean(), val.depth_mean()) {
+    if let (Some(m), true) = (train.depth_mean(), val.has_depth_within(max_depth)) {
         if let Some(rmse) = val.constant_depth_rmse(m) {
             println!("trivial baselines on val: always the mean training depth {m:.3} m: RMSE {rmse:.4}");
         }
@@ -91,13 +116,16 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         DataCommand::Check(a) => {
             let config = Config::from_file(&a.config, &a.overrides)?;
             let names = setup::palette(&config)?.names;
-            let train = describe("train", &config.data.train, &config, &names)?;
-            let mut ok = train.as_ref().is_some_and(|r| r.skipped.is_empty());
+            let clean = |r: &Option<OpenReport>, max_depth: f64| {
+                r.as_ref().is_some_and(|r| r.skipped.is_empty() && without_valid_pixels(r, &config, max_depth).is_empty())
+            };
+            let train = describe("train", &config.data.train, &config, &names, 0.0)?;
+            let mut ok = clean(&train, 0.0);
             if let Some(v) = &config.data.val {
-                let val = describe("val", v, &config, &names)?;
-                ok &= val.as_ref().is_some_and(|r| r.skipped.is_empty());
+                let val = describe("val", v, &config, &names, config.eval.max_depth)?;
+                ok &= clean(&val, config.eval.max_depth);
                 if let (Some(t), Some(v)) = (&train, &val) {
-                    print_baselines(t, v, &names);
+                    print_baselines(t, v, &names, config.eval.max_depth);
                 }
             }
             if !ok {

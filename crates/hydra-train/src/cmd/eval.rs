@@ -113,6 +113,11 @@ fn print_table(m: &EvalMetrics, names: &[String]) {
             }
         }
     }
+    for t in [hydra_model::Task::Segmentation, hydra_model::Task::Depth, hydra_model::Task::Normals] {
+        if m.has_no_valid_pixels(t) {
+            println!("{}", hydra_train::metrics::no_valid_pixels_note(t));
+        }
+    }
     if let Some(d) = &m.depth {
         println!("depth ({} pixels)", d.pixels);
         println!("  abs rel     {:.4}", d.abs_rel);
