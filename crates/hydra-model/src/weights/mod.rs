@@ -7,19 +7,29 @@
 //! | torchvision MobileNetV2 state dict (either serialization) | yes, into the encoder | no |
 //! | safetensors, reference key layout | yes | yes |
 //! | hydra native (burnpack, `.bpk`) | yes | yes |
+//! | hydra training checkpoint (burnpack) | yes, its network tensors | (by training) |
+//!
+//! Every file is read through [`crate::fsio::read_input`] (a FIFO, a device or a file over
+//! [`MAX_FILE_BYTES`] is refused before a byte is read); every reader checks sizes and offsets
+//! against the file before allocating and walks nested structures without recursion; every
+//! float read must be finite and every BatchNorm variance non-negative ([`values`]); and the
+//! files hydra writes carry a checksum of their tensors that its readers verify
+//! ([`checksum`]).
 
+pub mod checksum;
 pub mod native;
 pub mod pickle;
 pub mod safetensors;
 pub mod torch;
 pub mod torchvision;
+pub mod values;
 pub mod zip;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::WeightsError;
-use crate::fsio::write_atomic;
+use crate::fsio::{read_input, write_atomic};
 use crate::hydranet::{HydraNet, HydraNetConfig, Task};
 use crate::state::{LoadReport, ReferenceKeys, StateDict, StateLoader};
 
@@ -37,6 +47,22 @@ pub enum WeightFormat {
     Safetensors,
     /// hydra's burnpack file.
     Native,
+    /// A hydra training checkpoint (burnpack): its `model/` tensors are the network; the
+    /// optimiser and task-weighting state are left out.
+    Checkpoint,
+}
+
+impl WeightFormat {
+    /// A short name, for messages.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            WeightFormat::TorchZip => "PyTorch zip checkpoint",
+            WeightFormat::TorchLegacy => "PyTorch legacy checkpoint",
+            WeightFormat::Safetensors => "safetensors",
+            WeightFormat::Native => "hydra native file",
+            WeightFormat::Checkpoint => "hydra training checkpoint",
+        }
+    }
 }
 
 impl std::fmt::Display for WeightFormat {
@@ -46,6 +72,7 @@ impl std::fmt::Display for WeightFormat {
             WeightFormat::TorchLegacy => "PyTorch checkpoint (legacy serialization)",
             WeightFormat::Safetensors => "safetensors",
             WeightFormat::Native => "hydra native (burnpack)",
+            WeightFormat::Checkpoint => "hydra training checkpoint (burnpack; its network tensors, the optimiser state left out)",
         })
     }
 }
@@ -114,30 +141,32 @@ fn describe_start(b: &[u8]) -> String {
     }
 }
 
-/// Read a weight file, recognising its format by content.
+/// Read a weight file, recognising its format by content. Only a regular file of at most
+/// [`MAX_FILE_BYTES`] is read: a FIFO, a device (`/dev/zero` behind a symlink) or a folder is
+/// refused at once, naming the path.
 pub fn read(path: &Path) -> Result<WeightFile, WeightsError> {
-    let meta = std::fs::metadata(path).map_err(|e| WeightsError::io(path, e))?;
-    if meta.is_dir() {
-        return Err(WeightsError::io(path, std::io::Error::other("is a directory, expected a weight file")));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(WeightsError::corrupt(path, "weights", format!("{} bytes is larger than any HydraNet weight file", meta.len())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
+    let bytes = read_input(path, MAX_FILE_BYTES).map_err(|e| WeightsError::io(path, e))?;
     from_bytes(path, &bytes)
+}
+
+/// Prefix of a training checkpoint's network tensors.
+const CHECKPOINT_MODEL: &str = "model/";
+
+/// A training checkpoint's network: its `model/` tensors, prefix removed.
+fn checkpoint_network(state: StateDict) -> Result<StateDict, String> {
+    let model = state.map_keys(|k| k.strip_prefix(CHECKPOINT_MODEL).map(str::to_string));
+    if model.is_empty() {
+        return Err(format!("a training checkpoint without network tensors (`{CHECKPOINT_MODEL}...`)"));
+    }
+    Ok(model)
 }
 
 /// Parse weight-file bytes (`path` is used in messages only).
 pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<WeightFile, WeightsError> {
-    let format = detect(bytes).ok_or_else(|| WeightsError::UnknownFormat { path: path.into(), detail: describe_start(bytes) })?;
-    let name: &'static str = match format {
-        WeightFormat::TorchZip => "PyTorch zip checkpoint",
-        WeightFormat::TorchLegacy => "PyTorch legacy checkpoint",
-        WeightFormat::Safetensors => "safetensors",
-        WeightFormat::Native => "hydra native file",
-    };
+    let mut format = detect(bytes).ok_or_else(|| WeightsError::UnknownFormat { path: path.into(), detail: describe_start(bytes) })?;
+    let name = format.short_name();
     let corrupt = |d: String| WeightsError::corrupt(path, name, d);
-    let (state, container, metadata) = match format {
+    let (state, mut container, metadata) = match format {
         WeightFormat::TorchZip => {
             let f = torch::read_zip(bytes).map_err(corrupt)?;
             (f.state, f.container.to_string(), BTreeMap::new())
@@ -150,14 +179,23 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<WeightFile, WeightsError>
             let (s, m) = safetensors::read(bytes).map_err(corrupt)?;
             (s, String::new(), m)
         }
-        WeightFormat::Native => {
+        WeightFormat::Native | WeightFormat::Checkpoint => {
             let (s, m) = native::read(bytes).map_err(corrupt)?;
             (s, String::new(), m)
         }
     };
+    let state = if format == WeightFormat::Native && metadata.contains_key(native::CHECKPOINT_KEY) {
+        format = WeightFormat::Checkpoint;
+        container = CHECKPOINT_MODEL.to_string();
+        checkpoint_network(state).map_err(|d| WeightsError::corrupt(path, format.short_name(), d))?
+    } else {
+        state
+    };
+    let corrupt = |d: String| WeightsError::corrupt(path, format.short_name(), d);
     if state.is_empty() {
         return Err(corrupt("the file holds no tensors".into()));
     }
+    values::check(&state, if format == WeightFormat::Checkpoint { CHECKPOINT_MODEL } else { "" }).map_err(corrupt)?;
     let stripped_prefix = ["module."].into_iter().find(|p| state.keys().all(|k| k.starts_with(p))).map(str::to_string);
     let state = match &stripped_prefix {
         Some(p) => state.map_keys(|k| Some(k[p.len()..].to_string())),
@@ -172,9 +210,20 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<WeightFile, WeightsError>
 }
 
 impl WeightFile {
-    /// Whether the file holds decoder and head tensors (not only an encoder).
+    /// Whether the file holds decoder or head tensors (not only an encoder).
     pub fn has_decoder(&self) -> bool {
-        self.state.get("conv3.weight").is_some()
+        self.state.keys().any(is_decoder_key)
+    }
+
+    /// Whether the file holds any tensor of `task`'s head (`pre_<task>.*` or `<task>.*`).
+    fn has_head(&self, task: Task) -> bool {
+        let (pre, out) = (format!("pre_{}.", task.key()), format!("{}.", task.key()));
+        self.state.keys().any(|k| k.starts_with(&pre) || k.starts_with(&out))
+    }
+
+    /// The first of `keys` present, and its leading dimension.
+    fn leading_dim(&self, keys: &[&str]) -> Option<usize> {
+        keys.iter().find_map(|k| self.state.get(k)).and_then(|t| t.shape.first().copied())
     }
 
     /// The network configuration: from the file's metadata if it carries one, otherwise
@@ -193,10 +242,27 @@ impl WeightFile {
                 detail: "the file holds only an encoder (no decoder or heads); it can initialise the encoder for training, not predict".into(),
             });
         }
-        let tasks: Vec<Task> = Task::ALL.into_iter().filter(|t| self.state.get(&format!("{}.weight", t.key())).is_some()).collect();
-        let num_classes = self.state.get("segm.weight").map(|t| t.shape[0]).unwrap_or(0);
-        let crp_stages = (1..=64).take_while(|i| self.state.get(&format!("crp1.0.{i}_outvar_dimred.weight")).is_some()).count();
-        let width = self.state.get("conv3.weight").map(|t| t.shape[0]).unwrap_or(256);
+        // A head counts if any of its tensors is there, and the CRP stages are the highest
+        // present in any block, so that a tensor missing from the file is reported as missing
+        // by the strict load, not its neighbours as unexpected.
+        let tasks: Vec<Task> = Task::ALL.into_iter().filter(|&t| self.has_head(t)).collect();
+        let num_classes = match self.leading_dim(&["segm.weight", "segm.bias"]) {
+            Some(n) => n,
+            None if tasks.contains(&Task::Segmentation) => {
+                return Err(WeightsError::Config {
+                    path: self.path.clone(),
+                    detail: "missing keys `segm.weight` and `segm.bias`: the class count cannot be read from the file; state it (num_classes)".into(),
+                });
+            }
+            None => 0,
+        };
+        let crp_stages = (1..=16)
+            .filter(|i| (1..=4).any(|b| self.state.get(&format!("crp{b}.0.{i}_outvar_dimred.weight")).is_some()))
+            .max()
+            .unwrap_or(4);
+        let width = self
+            .leading_dim(&["conv3.weight", "conv4.weight", "conv5.weight", "conv6.weight", "conv7.weight", "conv8.weight", "conv_adapt2.weight", "conv_adapt3.weight", "conv_adapt4.weight"])
+            .unwrap_or(256);
         let c = HydraNetConfig::new(num_classes).with_tasks(tasks).with_crp_stages(crp_stages).with_decoder_width(width);
         c.validate().map_err(|e| WeightsError::Config { path: self.path.clone(), detail: format!("cannot infer the network from the tensors: {e}") })?;
         Ok(c)
@@ -205,6 +271,7 @@ impl WeightFile {
     /// Apply to `model`. `Full` is strict over the whole network; `EncoderOnly` strict over
     /// the encoder. Errors list every key that did not fit, with both shapes.
     pub fn apply(&self, model: HydraNet, scope: LoadScope) -> Result<(HydraNet, LoadReport), WeightsError> {
+        let bad_values = |d: String| WeightsError::corrupt(&self.path, self.format.short_name(), d);
         match scope {
             LoadScope::Full => {
                 if !self.has_decoder() {
@@ -213,12 +280,14 @@ impl WeightFile {
                         detail: "the file holds only an encoder (e.g. torchvision MobileNetV2): load it encoder-only".into(),
                     });
                 }
+                values::check(&self.state, "").map_err(bad_values)?;
                 let mut loader = StateLoader::new(&self.state);
                 let model = model.import_state("", &mut loader);
                 self.check(model, loader.finish())
             }
             LoadScope::EncoderOnly => {
                 let encoder_state = self.state.clone().map_keys(|k| is_encoder_key(k).then(|| k.to_string()));
+                values::check(&encoder_state, "").map_err(bad_values)?;
                 let mut loader = StateLoader::new(&encoder_state);
                 let mut model = model;
                 model.encoder = model.encoder.import_state("", &mut loader);
@@ -241,12 +310,16 @@ impl WeightFile {
         }
     }
 
+    /// A hint when the segmentation head's class count differs (only then: a head that
+    /// differs in another dimension, e.g. the decoder width, is not a class-count problem).
     fn class_hint(&self, report: &LoadReport) -> Option<String> {
         report.issues.iter().find_map(|i| match i {
-            crate::state::KeyIssue::Shape { key, expected, found } if key == "segm.weight" || key == "segm.bias" => Some(format!(
-                "the file has {} classes, the model {}: set num_classes = {} to use it, or load the encoder only to fine-tune",
-                found[0], expected[0], found[0]
-            )),
+            crate::state::KeyIssue::Shape { key, expected, found } if key == "segm.weight" || key == "segm.bias" => {
+                let (&file, &model) = found.first().zip(expected.first()).filter(|(f, m)| f != m)?;
+                Some(format!(
+                    "`{key}` is {found:?} in the file and {expected:?} in the model: the file has {file} classes, the model {model}; set num_classes = {file} to use it, or load the encoder only to fine-tune"
+                ))
+            }
             _ => None,
         })
     }
@@ -255,6 +328,14 @@ impl WeightFile {
 /// Whether `key` belongs to the encoder (`layer1`..`layer8`).
 pub fn is_encoder_key(key: &str) -> bool {
     key.strip_prefix("layer").and_then(|r| r.chars().next()).is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Whether `key` belongs to the decoder (`conv3`..`conv8`, `conv_adapt*`, `crp*`) or a head
+/// (`pre_segm`, `segm`, `depth`, `normal`, ...).
+pub fn is_decoder_key(key: &str) -> bool {
+    let module = key.split('.').next().unwrap_or("");
+    let numbered = |p: &str| module.strip_prefix(p).is_some_and(|r| !r.is_empty() && r.bytes().all(|c| c.is_ascii_digit()));
+    numbered("conv") || numbered("conv_adapt") || numbered("crp") || Task::ALL.iter().any(|t| module == t.key() || module.strip_prefix("pre_") == Some(t.key()))
 }
 
 /// Build the network a weight file describes and load it strictly.
@@ -301,7 +382,7 @@ pub fn save(model: &HydraNet, path: &Path) -> Result<WeightFormat, WeightsError>
     let meta = export_metadata(model);
     let bytes = match format {
         WeightFormat::Safetensors => safetensors::write(&state, &meta),
-        _ => native::write(&state, &meta).map_err(|e| WeightsError::corrupt(path, "hydra native file", e))?,
+        _ => native::write(&state, &meta).map_err(|e| WeightsError::corrupt(path, WeightFormat::Native.short_name(), e))?,
     };
     write_atomic(path, &bytes).map_err(|(p, e)| WeightsError::io(p, e))?;
     Ok(format)

@@ -23,7 +23,7 @@ pub fn looks_zip(b: &[u8]) -> bool {
 
 fn persistent_id(pid: Value) -> Result<Value, pickle::PickleError> {
     // ('storage', storage_type, key, location, numel[, view_metadata])
-    let Value::Tuple(t) = pid else {
+    let Value::Tuple(t) = &pid else {
         return Err(pickle::PickleError("persistent id is not a tuple".into()));
     };
     match (t.first(), t.get(1), t.get(2), t.get(4)) {
@@ -136,11 +136,27 @@ pub struct TorchFile {
     pub container: &'static str,
 }
 
+/// Most elements the tensors of a `file_len`-byte checkpoint may hold together: tensors can
+/// share a storage (tied weights, views) or repeat an element (stride 0), so a few bytes of
+/// pickle could otherwise describe terabytes.
+fn element_budget(file_len: usize) -> u64 {
+    4 * file_len as u64 + (1 << 20)
+}
+
 fn collect<'a>(
     tensors: Vec<(String, Rc<TensorRef>)>,
     container: &'static str,
+    file_len: usize,
     storage: &dyn Fn(&StorageRef) -> Result<&'a [u8], String>,
 ) -> Result<TorchFile, String> {
+    let budget = element_budget(file_len);
+    let total = tensors.iter().try_fold(0u64, |sum, (_, t)| t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).and_then(|n| sum.checked_add(n)));
+    if total.is_none_or(|n| n > budget) {
+        return Err(format!(
+            "the tensors declare {} elements in all, more than a {file_len}-byte checkpoint can hold ({budget}); refusing",
+            total.map_or_else(|| "over 2^64".to_string(), |n| n.to_string())
+        ));
+    }
     let mut state = StateDict::new();
     for (name, t) in tensors {
         let bytes = storage(&t.storage)?;
@@ -175,7 +191,7 @@ pub fn read_zip(b: &[u8]) -> Result<TorchFile, String> {
         }
         Ok(&b[e.start..e.start + e.len])
     };
-    collect(tensors, container, &lookup)
+    collect(tensors, container, b.len(), &lookup)
 }
 
 /// Read a legacy-serialized checkpoint.
@@ -187,8 +203,10 @@ pub fn read_legacy(b: &[u8]) -> Result<TorchFile, String> {
         return Err("not a legacy PyTorch file (bad magic number)".into());
     }
     let protocol = pickle::unpickle(b, &mut pos, &mut no_pid).map_err(|e| e.0)?;
-    if !matches!(protocol, Value::Int(1001)) {
-        return Err(format!("unsupported legacy protocol version {protocol:?}"));
+    match &protocol {
+        Value::Int(1001) => {}
+        Value::Int(v) => return Err(format!("unsupported legacy protocol version {v}")),
+        other => return Err(format!("damaged legacy header: the protocol version is {}, not an int", other.kind())),
     }
     let sys_info = pickle::unpickle(b, &mut pos, &mut no_pid).map_err(|e| e.0)?;
     if let Some(Value::Bool(false)) = pickle::dict_get(&sys_info, "little_endian") {
@@ -206,7 +224,7 @@ pub fn read_legacy(b: &[u8]) -> Result<TorchFile, String> {
     };
     let root = pickle::unpickle(b, &mut pos, &mut record).map_err(|e| e.0)?;
     let keys = pickle::unpickle(b, &mut pos, &mut no_pid).map_err(|e| e.0)?;
-    let Value::List(keys) = keys else {
+    let Value::List(keys) = &keys else {
         return Err("legacy file without its list of storage keys".into());
     };
     let keys: Vec<String> = keys
@@ -237,5 +255,5 @@ pub fn read_legacy(b: &[u8]) -> Result<TorchFile, String> {
         let &(start, len) = ranges.get(&s.key).ok_or_else(|| format!("storage `{}` not found in the file", s.key))?;
         Ok(&b[start..start + len])
     };
-    collect(tensors, container, &lookup)
+    collect(tensors, container, b.len(), &lookup)
 }

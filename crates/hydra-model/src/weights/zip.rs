@@ -1,7 +1,10 @@
 //! A minimal reader of the uncompressed zip archives `torch.save` writes.
 //!
 //! Only what PyTorch produces is supported: stored (method 0) entries, optionally ZIP64.
-//! Every offset and size is checked against the file length before use.
+//! Every offset and size is checked against the file length before use; each entry's data
+//! must match its CRC-32, no two entries may share a name or overlap (an archive whose
+//! entries overlap can make a small file expand without end), and the local header must
+//! agree with the central directory on the name.
 
 /// One stored entry: its name and the byte range of its data in the archive.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,12 +64,15 @@ pub fn read_entries(b: &[u8]) -> Result<Vec<ZipEntry>, String> {
         return Err(format!("damaged zip: {count} entries declared in a {}-byte directory", cd_end - cd_start));
     }
     let mut entries = Vec::with_capacity(count as usize);
+    let mut spans = Vec::with_capacity(count as usize);
+    let mut crcs = Vec::with_capacity(count as usize);
     let mut p = cd_start;
     for _ in 0..count {
         if u32_at(b, p)? != 0x0201_4b50 {
             return Err(format!("damaged zip: bad central directory record at byte {p}"));
         }
         let method = u16_at(b, p + 10)?;
+        let crc = u32_at(b, p + 16)?;
         let mut csize = u32_at(b, p + 20)? as u64;
         let mut usize_ = u32_at(b, p + 24)? as u64;
         let name_len = u16_at(b, p + 28)? as usize;
@@ -109,13 +115,61 @@ pub fn read_entries(b: &[u8]) -> Result<Vec<ZipEntry>, String> {
         }
         let lname = u16_at(b, local + 26)? as usize;
         let lextra = u16_at(b, local + 28)? as usize;
+        if b.get(local + 30..local + 30 + lname) != Some(name_bytes) {
+            return Err(format!("damaged zip: the local header of `{name}` names another entry"));
+        }
         let start = local + 30 + lname + lextra;
         let len = to_usize(csize, &format!("size of `{name}`"), b.len())?;
         if start.checked_add(len).is_none_or(|e| e > b.len()) {
             return Err(format!("truncated: entry `{name}` extends beyond the end of the file"));
         }
         entries.push(ZipEntry { name, start, len });
+        spans.push(local..start + len);
+        crcs.push(crc);
         p += 46 + name_len + extra_len + comment_len;
     }
+    // The layout first: with no overlap, the CRCs below read each byte of the file once.
+    check_layout(&entries, &spans, cd_start..cd_end)?;
+    for (e, &crc) in entries.iter().zip(&crcs) {
+        check_crc(&e.name, crc, &b[e.start..e.start + e.len])?;
+    }
     Ok(entries)
+}
+
+/// A CRC-32 of 0 on a non-empty entry means none was recorded
+/// (`torch.serialization.set_crc32_options(False)`); any other value must match.
+fn check_crc(name: &str, recorded: u32, data: &[u8]) -> Result<(), String> {
+    let actual = crc32fast::hash(data);
+    if actual != recorded && !(recorded == 0 && !data.is_empty()) {
+        return Err(format!(
+            "damaged: entry `{name}` does not match its CRC-32 (recorded {recorded:08x}, its {} bytes give {actual:08x})",
+            data.len()
+        ));
+    }
+    Ok(())
+}
+
+/// No two entries share a name; no two entries (local header to end of data) overlap each
+/// other or the central directory.
+fn check_layout(entries: &[ZipEntry], spans: &[std::ops::Range<usize>], directory: std::ops::Range<usize>) -> Result<(), String> {
+    let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("damaged zip: two entries are named `{}`", w[0]));
+    }
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| (spans[i].start, spans[i].end));
+    for w in order.windows(2) {
+        let (a, b) = (&spans[w[0]], &spans[w[1]]);
+        if b.start < a.end {
+            return Err(format!(
+                "damaged zip: entries `{}` (bytes {}..{}) and `{}` (bytes {}..{}) overlap",
+                entries[w[0]].name, a.start, a.end, entries[w[1]].name, b.start, b.end
+            ));
+        }
+    }
+    if let Some(i) = (0..spans.len()).find(|&i| spans[i].start < directory.end && directory.start < spans[i].end) {
+        return Err(format!("damaged zip: entry `{}` overlaps the central directory", entries[i].name));
+    }
+    Ok(())
 }
