@@ -141,3 +141,19 @@ pub fn epoch_record(epoch: usize, iteration: u64, rest: Value) -> Value {
     }
     v
 }
+
+/// The run folder's logs observe training: logged iterations and every epoch's record.
+impl crate::observer::Observer for RunLog {
+    fn iteration(&mut self, e: &crate::observer::IterationEvent<'_>) -> Result<(), crate::train::TrainError> {
+        if !e.logged {
+            return Ok(());
+        }
+        let dir = self.dir.clone();
+        self.iteration(crate::train::iteration_record(e)).map_err(|source| crate::train::TrainError::Io { path: dir, source })
+    }
+
+    fn epoch_end(&mut self, e: &crate::observer::EpochEvent<'_>) -> Result<(), crate::train::TrainError> {
+        let dir = self.dir.clone();
+        self.epoch(e.record.clone()).map_err(|source| crate::train::TrainError::Io { path: dir, source })
+    }
+}

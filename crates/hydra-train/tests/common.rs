@@ -67,6 +67,17 @@ dir = "{}"
     p
 }
 
+/// The command failed cleanly: exit code 1 (an error, not an abort), one line on stderr that
+/// contains every needle.
+pub fn assert_refused(o: &std::process::Output, needles: &[&str]) {
+    let (_, err) = text(o);
+    assert_eq!(o.status.code(), Some(1), "a clean error exit: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for n in needles {
+        assert!(err.contains(n), "expected `{n}` in: {err}");
+    }
+}
+
 /// stdout and stderr as text.
 pub fn text(o: &std::process::Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())

@@ -4,16 +4,10 @@
 
 mod common;
 
-use common::{hydra_env, scratch, text, tiny_config};
+use common::{hydra_env, scratch, tiny_config};
 
 fn refused(args: &[&str], needles: &[&str]) {
-    let o = hydra_env(args, &[]);
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: a clean error exit: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: expected `{n}` in: {err}");
-    }
+    common::assert_refused(&hydra_env(args, &[]), needles);
 }
 
 #[test]

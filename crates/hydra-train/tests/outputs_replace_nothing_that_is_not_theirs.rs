@@ -27,15 +27,8 @@ fn is_fifo(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
 }
 
-/// Failed with one line on stderr that contains every needle; no panic.
 fn refused(o: &Output, needles: &[&str]) {
-    let (_, err) = text(o);
-    assert!(!o.status.success(), "expected a refusal, got success: {err}");
-    assert_eq!(o.status.code(), Some(1), "a clean error exit, not an abort: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for n in needles {
-        assert!(err.contains(n), "expected `{n}` in: {err}");
-    }
+    common::assert_refused(o, needles);
 }
 
 #[test]

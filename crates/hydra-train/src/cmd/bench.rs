@@ -72,14 +72,9 @@ fn report(name: &str, t: &Timing, unit_per_run: f64, unit: &str) -> serde_json::
     json!({"name": name, "timing_s": t, "rate": rate, "rate_unit": format!("{unit}/s"), "peak_rss_bytes": peak})
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let default_size = match a.what {
-        What::Infer | What::Data => "480x640",
-        What::Train => "256x256",
-        What::Synth => "240x320",
-    };
-    let (h, w) = super::synth::parse_size(a.size.as_deref().unwrap_or(default_size))?;
-    let batch = a.batch.unwrap_or(if a.what == What::Infer { 1 } else { 4 });
+/// The command line's numbers within hydra's limits, the memory the measurement needs
+/// within what the machine has, and the JSON destination writable: before any work.
+fn check_limits(a: &Args, batch: usize, h: usize, w: usize) -> Result<()> {
     let lim = |what: &str, v: usize, r| limits::check(what, v, r).map_err(anyhow::Error::msg);
     lim("--batch", batch, limits::BATCH)?;
     lim("--classes", a.classes, limits::NUM_CLASSES)?;
@@ -87,9 +82,6 @@ pub fn run(a: Args) -> Result<()> {
     lim("--warmup", a.warmup, limits::REPEATS)?;
     lim("--repeats", a.repeats.max(1), limits::REPEATS)?;
     anyhow::ensure!(a.repeats >= 1, "--repeats = 0: at least one timed run is needed");
-    if let Some(p) = &a.json {
-        super::check_output(p, &Default::default())?;
-    }
     let pixels = (h * w) as u64;
     let lower = "lower --batch or --size";
     match a.what {
@@ -98,6 +90,21 @@ pub fn run(a: Args) -> Result<()> {
         _ => Ok(()),
     }
     .map_err(anyhow::Error::msg)?;
+    if let Some(p) = &a.json {
+        super::check_output(p, &Default::default())?;
+    }
+    Ok(())
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let default_size = match a.what {
+        What::Infer | What::Data => "480x640",
+        What::Train => "256x256",
+        What::Synth => "240x320",
+    };
+    let (h, w) = super::synth::parse_size(a.size.as_deref().unwrap_or(default_size))?;
+    let batch = a.batch.unwrap_or(if a.what == What::Infer { 1 } else { 4 });
+    check_limits(&a, batch, h, w)?;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
     println!("hydra bench {:?}: {h}x{w}, batch {batch}, backend {}, threads {threads}", a.what, a.backend);
     let result = match a.what {

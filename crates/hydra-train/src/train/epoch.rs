@@ -1,0 +1,111 @@
+//! An epoch's accounting: running sums of its losses, the loss history at its end,
+//! validation and early stopping.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use hydra_data::loader::Loader;
+
+use crate::components::monitor_value;
+use crate::eval::EvalState;
+use crate::metrics::EvalMetrics;
+use crate::observer::Observers;
+use crate::train::step::StepOutcome;
+use crate::train::{TrainError, Trainer};
+
+/// Running sums of an epoch's training losses.
+#[derive(Debug, Clone)]
+pub struct EpochTotals {
+    pub sums: Vec<f64>,
+    pub total: f64,
+    pub count: usize,
+    pub start: Instant,
+}
+
+impl EpochTotals {
+    pub fn new(tasks: usize) -> Self {
+        Self { sums: vec![0.0; tasks], total: 0.0, count: 0, start: Instant::now() }
+    }
+
+    pub fn add(&mut self, s: &StepOutcome) {
+        self.count += 1;
+        self.total += s.total;
+        for (sum, v) in self.sums.iter_mut().zip(&s.losses) {
+            *sum += v;
+        }
+    }
+
+    /// Mean total loss and mean loss of each task.
+    pub fn mean_total(&self) -> f64 {
+        self.total / self.count.max(1) as f64
+    }
+
+    pub fn means(&self) -> Vec<f64> {
+        self.sums.iter().map(|s| s / self.count.max(1) as f64).collect()
+    }
+}
+
+/// A validation's result.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub metrics: EvalMetrics,
+    /// The monitored value improved: these are the new best weights.
+    pub improved: bool,
+}
+
+impl Trainer {
+    /// Start the next epoch (its 1-based number): the objective sees the loss history.
+    pub fn begin_epoch(&mut self) -> usize {
+        self.objective.epoch_start(self.tasks.len(), &self.history);
+        self.epochs_done + 1
+    }
+
+    /// The epoch's steps are done: count it and add its mean losses to the history.
+    pub fn finish_epoch(&mut self, totals: &EpochTotals) {
+        self.epochs_done += 1;
+        self.history.epochs.push(totals.means());
+    }
+
+    /// Whether the epoch just finished is validated (`training.val_interval`, and the last).
+    pub fn validation_due(&self) -> bool {
+        let t = &self.config.training;
+        t.val_interval > 0 && (self.epochs_done % t.val_interval == 0 || self.epochs_done == t.epochs)
+    }
+
+    /// Validate on `val` and update early stopping from the monitored value.
+    pub fn validate(&mut self, val: &Loader, obs: &mut Observers<'_>) -> Result<Validation, TrainError> {
+        let inference = self.module().net.valid();
+        let inner = self.device.clone().inner();
+        let mut st = EvalState::new(&self.spec);
+        for b in val.epoch(0, 0) {
+            st.add(&inference, &inner, &b?, &self.spec);
+        }
+        let metrics = st.metrics(&self.tasks);
+        let es_config = &self.config.early_stopping;
+        let es = &mut self.early_stopping;
+        let mut improved = false;
+        if let Some(value) = monitor_value(&es_config.monitor, &metrics) {
+            if es.best.is_none_or(|b| value > b + es_config.min_delta) {
+                es.best = Some(value);
+                es.best_epoch = Some(self.epochs_done);
+                es.bad_validations = 0;
+                improved = true;
+            } else {
+                es.bad_validations += 1;
+            }
+        } else {
+            obs.info(&format!(
+                "warning: validation gives no value for early_stopping.monitor = \"{}\" (no valid pixels); best weights and early stopping cannot follow it",
+                es_config.monitor
+            ));
+        }
+        obs.validation(self.epochs_done, &metrics, improved);
+        Ok(Validation { metrics, improved })
+    }
+
+    /// Whether early stopping ends the run now.
+    pub fn should_stop_early(&self) -> bool {
+        let es = &self.config.early_stopping;
+        es.enabled && self.early_stopping.bad_validations >= es.patience
+    }
+}

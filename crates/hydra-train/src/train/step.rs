@@ -1,0 +1,75 @@
+//! One training step on a batch: task losses, the applied gradient (through the objective
+//! and gradient-sync seams), clipping, the optimiser update.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use hydra_data::batch::HostBatch;
+
+use crate::loss::task_losses;
+use crate::optim::{grad_norm, Hyper, Optimizer};
+use crate::train::{TrainError, Trainer};
+
+/// What one step did.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    /// Each task's loss (task order), and their weighted total.
+    pub losses: Vec<f64>,
+    pub total: f64,
+    /// Images in the batch, and the step's speed.
+    pub images: usize,
+    pub images_per_s: f64,
+    /// The schedule's factor on the learning rates of this step.
+    pub lr_factor: f64,
+}
+
+impl Trainer {
+    /// Train on one batch of `epoch`: forward, losses, gradient, optimiser step. A non-finite
+    /// loss or gradient stops the run before anything is applied.
+    pub fn step(&mut self, host: HostBatch, epoch: usize) -> Result<StepOutcome, TrainError> {
+        let start = Instant::now();
+        let factor = self.sched.factor(self.iteration);
+        if let Some(check) = self.reduction_check.as_mut() {
+            check.check(&self.module.as_ref().expect("module").net.encoder, &self.device, [host.len, host.size[0], host.size[1]])?;
+        }
+        let batch = host.to_device(&self.device);
+        let module = self.module.take().expect("module present");
+        let losses = task_losses(&module.net, batch, &self.tasks, self.ignore, self.depth);
+        let values: Vec<f64> = losses.iter().map(|l| l.clone().into_scalar::<f32>() as f64).collect();
+        let non_finite = |what: &str, t: &Self| TrainError::NonFinite { what: what.into(), epoch, iteration: t.iteration + 1, last: t.last_checkpoint.clone() };
+        let gradients = self.objective.gradients(&module, &losses, self.iteration + 1);
+        let (total, grads) = match gradients {
+            Ok(g) if values.iter().all(|v| v.is_finite()) => g,
+            _ => return Err(non_finite("loss", self)),
+        };
+        let grads = self.sync.sync(&module, grads);
+        let Some(scale) = self.clip_scale(&module, &grads) else {
+            return Err(non_finite("gradient", self));
+        };
+        let o = &self.config.optimizer;
+        let hyper = |path: &str| {
+            if path.starts_with("net.encoder") {
+                Hyper { lr: o.encoder_lr * factor, weight_decay: o.encoder_weight_decay }
+            } else if path.starts_with("task_weights") {
+                Hyper { lr: o.decoder_lr * factor, weight_decay: 0.0 }
+            } else {
+                Hyper { lr: o.decoder_lr * factor, weight_decay: o.decoder_weight_decay }
+            }
+        };
+        self.module = Some(self.optim.step(module, grads, hyper, scale));
+        self.iteration += 1;
+        let images_per_s = host.len as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        Ok(StepOutcome { losses: values, total, images: host.len, images_per_s, lr_factor: factor })
+    }
+
+    /// The factor `optimizer.grad_clip_norm` scales the gradient by (1 when off); `None` when
+    /// the gradient's norm is not finite.
+    fn clip_scale(&self, module: &crate::train::TrainModule, grads: &GradientsParams) -> Option<f64> {
+        let max = self.config.optimizer.grad_clip_norm;
+        if max <= 0.0 {
+            return Some(1.0);
+        }
+        let norm = grad_norm(module, grads);
+        norm.is_finite().then(|| Optimizer::clip_scale(norm, max))
+    }
+}
