@@ -24,5 +24,6 @@ pub mod schedule;
 pub mod selftest;
 pub mod reduction_check;
 pub mod setup;
+pub mod tensorboard;
 pub mod train;
 pub mod weighting;

@@ -3,8 +3,9 @@
 //! The loop emits events (an information line, an epoch's start, an iteration, a validation,
 //! a checkpoint, an epoch's end, the end of the run) to a list of [`Observer`]s. Today: the
 //! console ([`Console`]: progress bars or plain lines, through a [`Reporter`]) and the run
-//! folder's logs ([`crate::runlog::RunLog`]: metrics.jsonl, metrics.csv, plots). Next:
-//! TensorBoard event files, prediction panels, a report.
+//! folder's logs ([`crate::runlog::RunLog`]: metrics.jsonl, metrics.csv, plots) and
+//! TensorBoard event files ([`crate::tensorboard::TensorBoard`]). Next: prediction panels,
+//! a report.
 
 use std::path::Path;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub const LOCK_FILE: &str = ".hydra.lock";
 
 /// Names hydra itself writes into a run folder.
-const RUN_ENTRIES: &[&str] = &["config.toml", "metrics.jsonl", "metrics.csv", "plots", "checkpoints", "best.bpk", "best.json", "final.bpk"];
+const RUN_ENTRIES: &[&str] = &["config.toml", "metrics.jsonl", "metrics.csv", "plots", "checkpoints", "best.bpk", "best.json", "final.bpk", "tb"];
 
 /// What a run folder holds.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,8 @@
 //! 2. [`crate::grad_sync::GradientSync`]: how a gradient is synchronised before it is
 //!    applied (today: as computed, one process);
 //! 3. [`crate::observer::Observer`]: who observes training events (today: the console's
-//!    progress bars or plain lines, and the run folder's metrics.jsonl, metrics.csv, plots).
+//!    progress bars or plain lines, the run folder's metrics.jsonl, metrics.csv, plots, and
+//!    TensorBoard event files in `tb/`).
 
 mod data;
 mod epoch;
@@ -43,6 +44,7 @@ pub use trainer::Trainer;
 
 use crate::observer::{Console, EpochEvent, IterationEvent, Observer, Observers};
 use crate::runlog::RunLog;
+use crate::tensorboard::TensorBoard;
 use crate::weighting::UncertaintyWeights;
 
 /// Progress events, for bars or plain logs.
@@ -83,8 +85,9 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
 /// `extra` observers.
 pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &mut dyn Reporter, extra: &mut [&mut dyn Observer]) -> Result<TrainSummary, TrainError> {
     let mut log = RunLog::open(trainer.run_dir(), trainer.resumed_at).map_err(error::io(trainer.run_dir()))?;
+    let mut tb = TensorBoard::open(trainer.run_dir(), trainer.resumed_at)?;
     let mut console = Console(report);
-    let mut obs = Observers(vec![&mut console, &mut log]);
+    let mut obs = Observers(vec![&mut console, &mut log, &mut tb]);
     obs.0.extend(extra.iter_mut().map(|o| &mut **o as &mut dyn Observer));
     obs.info(&trainer.describe(data.batches));
     let (epochs, mut epochs_this_run, mut last_metrics, mut stopped_early) = (opts.config.training.epochs, 0, None, false);
