@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Read a hydra run's TensorBoard files with TensorBoard's own EventAccumulator and compare
+every scalar with metrics.jsonl. Usage: tb_check.py RUN_DIR  (needs `pip install tensorboard`).
+Exits non-zero on any difference."""
+import json
+import sys
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+run = Path(sys.argv[1])
+acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+acc.Reload()
+tags = acc.Tags()["scalars"]
+series = {t: {e.step: e.value for e in acc.Scalars(t)} for t in tags}
+log = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+checked = 0
+bad = []
+for rec in log:
+    step = rec["iteration"]
+    pairs = []
+    if rec["kind"] == "iter":
+        pairs = [("train/loss", rec["loss"]), ("lr/decoder", rec["lr_decoder"])] + [(f"train/loss_{k}", v) for k, v in rec["losses"].items()]
+    else:
+        pairs = [("epoch/train/loss", rec["train"]["loss"])] + [(f"epoch/val/{k}", v) for k, v in rec.get("val", {}).items() if isinstance(v, (int, float))]
+    for tag, want in pairs:
+        got = series.get(tag, {}).get(step)
+        checked += 1
+        if got is None or abs(got - want) > 1e-6 * max(1.0, abs(want)):
+            bad.append((tag, step, want, got))
+print(f"{len(tags)} scalar tags, {checked} values compared with metrics.jsonl, {len(bad)} differ")
+for b in bad[:10]:
+    print("  differs:", b)
+sys.exit(1 if bad else 0)
