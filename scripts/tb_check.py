@@ -28,6 +28,9 @@ for rec in log:
         checked += 1
         if got is None or abs(got - want) > 1e-6 * max(1.0, abs(want)):
             bad.append((tag, step, want, got))
+texts = acc.Tags().get("tensors", [])
+if "config" not in texts:
+    bad.append(("config", "text summary missing", None, None))
 print(f"{len(tags)} scalar tags, {checked} values compared with metrics.jsonl, {len(bad)} differ")
 for b in bad[:10]:
     print("  differs:", b)

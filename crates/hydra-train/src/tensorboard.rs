@@ -6,7 +6,8 @@
 //! u32 masked CRC-32C of the data` (little-endian), each `data` a serialised `Event`
 //! protobuf (`wall_time = 1` double, `step = 2` int64, `file_version = 3` string,
 //! `summary = 5` message, `session_log = 6` message). A `Summary` holds repeated `value = 1`
-//! messages of `tag = 1` string and `simple_value = 2` float. A resumed run writes a new
+//! messages of `tag = 1` string and `simple_value = 2` float (or, for the resolved config
+//! as text, `tensor = 8` with `metadata = 9` naming the text plugin). A resumed run writes a new
 //! file that starts with `SessionLog { status = START }` at the step it resumed from, which
 //! makes TensorBoard drop the older files' events after that step.
 
@@ -50,6 +51,8 @@ pub enum Payload<'a> {
     Scalars(&'a [(String, f32)]),
     /// A session restarted at this step (TensorBoard purges later events of older files).
     SessionStart,
+    /// `(tag, text)` for TensorBoard's text plugin (Markdown).
+    Text(&'a str, &'a str),
 }
 
 /// A serialised `Event`.
@@ -70,6 +73,27 @@ pub fn event(wall_time: f64, step: i64, payload: &Payload<'_>) -> Vec<u8> {
                 value.extend_from_slice(&v.to_le_bytes());
                 bytes_field(1, &value, &mut summary);
             }
+            bytes_field(5, &summary, &mut out);
+        }
+        Payload::Text(tag, text) => {
+            // Value { tag = 1, tensor = 8: TensorProto { dtype = 1: DT_STRING (7),
+            // tensor_shape = 2: {}, string_val = 8 }, metadata = 9: SummaryMetadata {
+            // plugin_data = 1: PluginData { plugin_name = 1: "text" } } }
+            let mut tensor = Vec::new();
+            key(1, 0, &mut tensor);
+            varint(7, &mut tensor);
+            bytes_field(2, &[], &mut tensor);
+            bytes_field(8, text.as_bytes(), &mut tensor);
+            let mut plugin = Vec::new();
+            bytes_field(1, b"text", &mut plugin);
+            let mut metadata = Vec::new();
+            bytes_field(1, &plugin, &mut metadata);
+            let mut value = Vec::new();
+            bytes_field(1, tag.as_bytes(), &mut value);
+            bytes_field(8, &tensor, &mut value);
+            bytes_field(9, &metadata, &mut value);
+            let mut summary = Vec::new();
+            bytes_field(1, &value, &mut summary);
             bytes_field(5, &summary, &mut out);
         }
         Payload::SessionStart => {
@@ -105,8 +129,9 @@ pub struct TensorBoard {
 
 impl TensorBoard {
     /// A new event file in `run_dir/tb/`; when resuming at `resumed_at`, it starts by telling
-    /// TensorBoard to drop what older files logged after that step.
-    pub fn open(run_dir: &Path, resumed_at: Option<u64>) -> Result<Self, TrainError> {
+    /// TensorBoard to drop what older files logged after that step. The resolved
+    /// configuration `config_toml` is logged as text (tag `config`).
+    pub fn open(run_dir: &Path, resumed_at: Option<u64>, config_toml: &str) -> Result<Self, TrainError> {
         let dir = run_dir.join("tb");
         let io = |p: &Path| {
             let p = p.to_path_buf();
@@ -122,6 +147,9 @@ impl TensorBoard {
         if let Some(step) = resumed_at {
             tb.write(step as i64, &Payload::SessionStart)?;
         }
+        // Markdown: the TOML as a code block (indented by four spaces).
+        let text: String = config_toml.lines().map(|l| format!("    {l}\n")).collect();
+        tb.write(resumed_at.unwrap_or(0) as i64, &Payload::Text("config", &text))?;
         Ok(tb)
     }
 

@@ -85,7 +85,7 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
 /// `extra` observers.
 pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &mut dyn Reporter, extra: &mut [&mut dyn Observer]) -> Result<TrainSummary, TrainError> {
     let mut log = RunLog::open(trainer.run_dir(), trainer.resumed_at).map_err(error::io(trainer.run_dir()))?;
-    let mut tb = TensorBoard::open(trainer.run_dir(), trainer.resumed_at)?;
+    let mut tb = TensorBoard::open(trainer.run_dir(), trainer.resumed_at, &opts.config.to_toml())?;
     let mut console = Console(report);
     let mut obs = Observers(vec![&mut console, &mut log, &mut tb]);
     obs.0.extend(extra.iter_mut().map(|o| &mut **o as &mut dyn Observer));

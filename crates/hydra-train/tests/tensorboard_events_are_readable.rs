@@ -83,6 +83,7 @@ struct Event {
     step: u64,
     file_version: Option<String>,
     scalars: BTreeMap<String, f32>,
+    texts: BTreeMap<String, String>,
     session_start: bool,
 }
 
@@ -97,6 +98,13 @@ fn decode(data: &[u8]) -> Event {
                 for (_, _, value, _) in fields(&bytes) {
                     let vf = fields(&value);
                     let tag = String::from_utf8(vf.iter().find(|x| x.0 == 1).unwrap().2.clone()).unwrap();
+                    if let Some(tensor) = vf.iter().find(|x| x.0 == 8) {
+                        // TensorProto: dtype 7 (string), string_val = 8.
+                        let tf = fields(&tensor.2);
+                        assert_eq!(tf.iter().find(|x| x.0 == 1).unwrap().3, 7);
+                        e.texts.insert(tag, String::from_utf8(tf.iter().find(|x| x.0 == 8).unwrap().2.clone()).unwrap());
+                        continue;
+                    }
                     let v = f32::from_le_bytes(vf.iter().find(|x| x.0 == 2).unwrap().2.clone().try_into().unwrap());
                     e.scalars.insert(tag, v);
                 }
@@ -129,6 +137,9 @@ fn scalars_match_the_logs_and_a_resume_restarts_the_session() {
     assert_eq!(files.len(), 2, "one event file per invocation");
     assert_eq!(files[0][0].file_version.as_deref(), Some("brain.Event:2"));
     assert!(files[1][1].session_start, "the resumed file restarts the session");
+    let config = files[0].iter().find_map(|e| e.texts.get("config")).expect("the config as text");
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert_eq!(config.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>(), saved.lines().collect::<Vec<_>>());
     let log: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(files[1][1].step, log.iter().filter(|v| v["kind"] == "epoch").nth(1).unwrap()["iteration"].as_u64().unwrap());
 
