@@ -6,14 +6,14 @@ use super::maths::{sin_cos, V3};
 /// coordinates `(px, py)` (x right, y down), so a ray's parameter t equals its z-depth.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Camera {
-    pub(super) position: V3,
-    pub(super) forward: V3,
-    pub(super) right: V3,
-    pub(super) down: V3,
-    pub(super) fx: f64,
-    pub(super) fy: f64,
-    pub(super) cx: f64,
-    pub(super) cy: f64,
+    pub position: V3,
+    pub forward: V3,
+    pub right: V3,
+    pub down: V3,
+    pub fx: f64,
+    pub fy: f64,
+    pub cx: f64,
+    pub cy: f64,
 }
 
 impl Camera {

@@ -19,31 +19,31 @@ const CEILING_GAP: f64 = 0.4;
 /// A point light.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Light {
-    pub(super) position: V3,
-    pub(super) colour: Rgb,
+    pub position: V3,
+    pub colour: Rgb,
 }
 
 /// A complete scene: room, objects, lights, camera and image formation parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Scene {
     /// Room extents: x in [0, size.x], y in [0, size.y] (ceiling height), z in [0, size.z].
-    pub(super) size: V3,
-    pub(super) floor: Material,
-    pub(super) wall: Material,
-    pub(super) ceiling: Material,
+    pub size: V3,
+    pub floor: Material,
+    pub wall: Material,
+    pub ceiling: Material,
     /// Height of the skirting board at the bottom of the walls (0: none) and its colour.
-    pub(super) skirting: (f64, Rgb),
-    pub(super) objects: Vec<(Shape, Material)>,
-    pub(super) lights: Vec<Light>,
-    pub(super) camera: Camera,
+    pub skirting: (f64, Rgb),
+    pub objects: Vec<(Shape, Material)>,
+    pub lights: Vec<Light>,
+    pub camera: Camera,
     /// Ambient light level.
-    pub(super) ambient: f64,
+    pub ambient: f64,
     /// Per-channel gain (exposure times white balance).
-    pub(super) gain: Rgb,
+    pub gain: Rgb,
     /// Darkening of the image corners, in [0, 1).
-    pub(super) vignette: f64,
+    pub vignette: f64,
     /// Standard deviation of the camera noise, in 8-bit levels.
-    pub(super) noise: f64,
+    pub noise: f64,
 }
 
 impl Scene {

@@ -75,24 +75,24 @@ pub(super) enum Pattern {
 /// Surface appearance: two colours, a pattern, a texture seed and a specular weight.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Material {
-    pub(super) base: Rgb,
-    pub(super) second: Rgb,
-    pub(super) pattern: Pattern,
-    pub(super) seed: u64,
-    pub(super) gloss: f64,
+    pub base: Rgb,
+    pub second: Rgb,
+    pub pattern: Pattern,
+    pub seed: u64,
+    pub gloss: f64,
 }
 
 /// Texture coordinates of a hit point.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SurfacePoint {
     /// Planar coordinates in metres on the surface (for caps: relative to the cap's centre).
-    pub(super) uv: [f64; 2],
+    pub uv: [f64; 2],
     /// Distance in metres to the nearest edge of a box face or a cylinder cap (else infinity).
-    pub(super) edge: f64,
+    pub edge: f64,
     /// Object-local position: unit vector from a sphere's centre, or (x/r, y, z/r) on a cylinder.
-    pub(super) local: V3,
+    pub local: V3,
     /// True on the flat top of a cylinder.
-    pub(super) cap: bool,
+    pub cap: bool,
 }
 
 /// A palette colour favoured by `class`, with small random variations.

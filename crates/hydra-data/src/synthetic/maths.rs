@@ -4,9 +4,9 @@
 /// A 3-vector in world coordinates (metres): x and z horizontal, y up, floor at y = 0.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct V3 {
-    pub(super) x: f64,
-    pub(super) y: f64,
-    pub(super) z: f64,
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
 }
 
 impl V3 {

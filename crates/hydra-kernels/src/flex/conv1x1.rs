@@ -9,7 +9,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::Flex;
 use burn_flex::FlexTensor;
 
-use super::tensors::{f32_planes, register_input_weight, tensor, values, vec1};
+use super::tensors::{f32_planes, input_weight_backward, tensor, values, vec1, InputWeightState};
 use super::{Ad, HydraKernels};
 use crate::cpu::conv1x1;
 
@@ -42,16 +42,13 @@ struct Conv1x1Backward;
 
 impl Backward<Flex, 2> for Conv1x1Backward {
     /// Input, weight values, input dims, output channels.
-    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+    type State = InputWeightState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x, w, dims, cout) = ops.state;
-        let [b, cin, h, wd] = dims;
-        let (g, _) = f32_planes(&grad);
-        let (dx, dw) = conv1x1::conv1x1_backward(x.storage::<f32>(), &w, g.storage::<f32>(), [b, cin, h * wd], cout, node_x.is_some());
-        register_input_weight(grads, [node_x, node_w], dx.map(|dx| (dx, dims)), (dw, [cout, cin, 1, 1]));
+        input_weight_backward(ops, grads, |x, w, dy, [b, cin, h, wd], cout, want_dx| {
+            let (dx, dw) = conv1x1::conv1x1_backward(x, w, dy, [b, cin, h * wd], cout, want_dx);
+            (dx, (dw, [cout, cin, 1, 1]))
+        });
     }
 }
 

@@ -11,7 +11,7 @@ use burn::backend::Flex;
 use burn::tensor::Shape;
 use burn_flex::FlexTensor;
 
-use super::tensors::{f32_planes, register_input_weight, tensor, values, vec1};
+use super::tensors::{f32_planes, input_weight_backward, tensor, values, vec1, InputWeightState};
 use super::{Ad, HydraKernels};
 use crate::cpu::{self, conv3x3, conv3x3_few_inputs};
 
@@ -46,15 +46,13 @@ struct Conv3x3Backward;
 
 impl Backward<Flex, 2> for Conv3x3Backward {
     /// Input, weight values, input dims, output channels.
-    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+    type State = InputWeightState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x, w, dims, cout) = ops.state;
-        let (g, _) = f32_planes(&grad);
-        let (dx, dw) = conv3x3::conv3x3_backward(x.storage::<f32>(), &w, g.storage::<f32>(), dims, cout, node_x.is_some());
-        register_input_weight(grads, [node_x, node_w], dx.map(|dx| (dx, dims)), (dw, [cout, dims[1], 3, 3]));
+        input_weight_backward(ops, grads, |x, w, dy, dims, cout, want_dx| {
+            let (dx, dw) = conv3x3::conv3x3_backward(x, w, dy, dims, cout, want_dx);
+            (dx, (dw, [cout, dims[1], 3, 3]))
+        });
     }
 }
 

@@ -9,7 +9,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::Flex;
 use burn_flex::FlexTensor;
 
-use super::tensors::{f32_planes, register_input_weight, tensor, values, vec1};
+use super::tensors::{f32_planes, input_weight_backward, tensor, values, vec1, InputWeightState};
 use super::{Ad, HydraKernels};
 use crate::cpu;
 
@@ -34,15 +34,13 @@ struct DepthwiseBackward;
 
 impl Backward<Flex, 2> for DepthwiseBackward {
     /// Input, weight values, input dims, stride.
-    type State = (FlexTensor, Vec<f32>, [usize; 4], usize);
+    type State = InputWeightState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x, w, dims, stride) = ops.state;
-        let (g, _) = f32_planes(&grad);
-        let (dx, dw) = cpu::depthwise::depthwise3x3_backward(x.storage::<f32>(), &w, g.storage::<f32>(), dims, stride);
-        register_input_weight(grads, [node_x, node_w], Some((dx, dims)), (dw, [dims[1], 1, 3, 3]));
+        input_weight_backward(ops, grads, |x, w, dy, dims, stride, _| {
+            let (dx, dw) = cpu::depthwise::depthwise3x3_backward(x, w, dy, dims, stride);
+            (Some(dx), (dw, [dims[1], 1, 3, 3]))
+        });
     }
 }
 

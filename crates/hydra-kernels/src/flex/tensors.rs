@@ -1,8 +1,9 @@
 //! Moving values between burn-flex tensors and the host kernels' f32 buffers (contiguous
-//! planes, in place where a tensor's buffer is its own, labels as i64), and registering the
-//! gradients of an (input, weight) operation.
+//! planes, in place where a tensor's buffer is its own, labels as i64), and the backward pass
+//! shared by the (input, weight) operations.
 
 use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::Ops;
 use burn::backend::autodiff::NodeId;
 use burn::backend::Flex;
 use burn::tensor::{Bytes, DType, Shape};
@@ -88,7 +89,7 @@ pub(super) fn tensor1(values: Vec<f32>) -> FlexTensor {
 
 /// Registers the gradients of an (input, weight) operation for those parents that are
 /// tracked: `dx` (if computed) with its dims, and `dw` with the weight's dims.
-pub(super) fn register_input_weight(
+fn register_input_weight(
     grads: &mut Gradients,
     [node_x, node_w]: [Option<NodeId>; 2],
     dx: Option<(Vec<f32>, [usize; 4])>,
@@ -100,4 +101,25 @@ pub(super) fn register_input_weight(
     if let Some(node) = node_w {
         grads.register::<Flex>(node, tensor(dw, w_dims));
     }
+}
+
+/// What the backward pass of an (input, weight) operation keeps: the input, the weight's
+/// values, the input's dims, and the operation's stride or output channels.
+pub(super) type InputWeightState = (FlexTensor, Vec<f32>, [usize; 4], usize);
+
+/// The backward pass of an (input, weight) operation: `gradients(x, w, dy, dims, k, want_dx)`
+/// (the input, the weight's values, the output gradient, the input's dims, the stride or
+/// output channels, and whether the input is tracked) gives `dx` (if computed) and `dw` with
+/// the weight's dims, registered for the tracked parents.
+pub(super) fn input_weight_backward(
+    ops: Ops<InputWeightState, 2>,
+    grads: &mut Gradients,
+    gradients: impl FnOnce(&[f32], &[f32], &[f32], [usize; 4], usize, bool) -> (Option<Vec<f32>>, (Vec<f32>, [usize; 4])),
+) {
+    let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
+    let grad = grads.consume::<Flex>(&ops.node);
+    let (x, w, dims, k) = ops.state;
+    let (g, _) = f32_planes(&grad);
+    let (dx, dw) = gradients(x.storage::<f32>(), &w, g.storage::<f32>(), dims, k, node_x.is_some());
+    register_input_weight(grads, [node_x, node_w], dx.map(|dx| (dx, dims)), dw);
 }
