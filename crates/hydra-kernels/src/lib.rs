@@ -11,6 +11,9 @@
 //! - `flex` (with the `flex` feature) declares them as a Burn backend extension on burn-flex
 //!   and its autodiff, with the backward passes.
 //!
+//! This file also holds the switch that sends every operation down its portable path
+//! ([`set_portable_only`]) and the test of whether a tensor takes the kernels.
+//!
 //! Depends on no other hydra crate (on `hydra-core` for its tests only); `hydra-model` builds
 //! on it and re-exports it as `hydra_model::kernels`.
 
