@@ -4,7 +4,7 @@
 //! neighbour, so depth is never interpolated across missing pixels; padding is the mean
 //! colour for RGB, the ignore label for labels, 0 (no measurement) for depth.
 
-use hydra_model::init::SplitMix64;
+use hydra_core::SplitMix64;
 
 use crate::image_io::{Plane, RgbImage};
 use crate::normalize::mean_rgb;

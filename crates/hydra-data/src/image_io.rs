@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use hydra_model::fsio::MAX_IMAGE_BYTES;
+use hydra_core::fsio::MAX_IMAGE_BYTES;
 
 use crate::error::DataError;
 
@@ -30,7 +30,7 @@ pub struct Plane<T> {
 /// The bytes of an image file: a regular file of at most [`MAX_IMAGE_BYTES`] (a FIFO, a
 /// device or a folder is refused at once, naming the path).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    hydra_model::fsio::read_input(path, MAX_IMAGE_BYTES).map_err(|e| DataError::io(path, e))
+    hydra_core::fsio::read_input(path, MAX_IMAGE_BYTES).map_err(|e| DataError::io(path, e))
 }
 
 /// Decode an RGB image (PNG or JPEG; grayscale and alpha are converted to RGB).

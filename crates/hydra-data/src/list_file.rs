@@ -59,9 +59,9 @@ pub fn parse(text: &str, list: &Path) -> Result<Vec<ListEntry>, DataError> {
 }
 
 /// Read and parse a list file: a regular UTF-8 file of at most
-/// [`hydra_model::fsio::MAX_TEXT_BYTES`] (a FIFO or a link to a device is refused at once).
+/// [`hydra_core::fsio::MAX_TEXT_BYTES`] (a FIFO or a link to a device is refused at once).
 pub fn read(list: &Path) -> Result<Vec<ListEntry>, DataError> {
-    let text = hydra_model::fsio::read_text(list).map_err(|e| DataError::io(list, e))?;
+    let text = hydra_core::fsio::read_text(list).map_err(|e| DataError::io(list, e))?;
     parse(&text, list)
 }
 

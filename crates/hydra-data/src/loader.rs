@@ -4,7 +4,7 @@
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
-use hydra_model::init::SplitMix64;
+use hydra_core::SplitMix64;
 
 use crate::augment::{augment, pad_to_multiple, sample_rng, AugmentSpec};
 use crate::batch::{collate, HostBatch};

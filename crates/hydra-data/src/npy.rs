@@ -183,7 +183,7 @@ fn fortran_to_c<T: Copy>(v: &[T], shape: &[usize]) -> Vec<T> {
 
 /// Read a `.npy` file.
 pub fn read(path: &Path) -> Result<NpyArray, DataError> {
-    let bytes = hydra_model::fsio::read_input(path, MAX_FILE_BYTES).map_err(|e| DataError::io(path, e))?;
+    let bytes = hydra_core::fsio::read_input(path, MAX_FILE_BYTES).map_err(|e| DataError::io(path, e))?;
     parse(&bytes).map_err(|d| DataError::bad_file(path, d))
 }
 

@@ -90,7 +90,7 @@ impl Palette {
     /// first), an optional `ignore R G B` line, `#` comments. Read as UTF-8 (a leading
     /// byte-order mark dropped) from a regular file only.
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let text = hydra_model::fsio::read_text(path).map_err(|e| DataError::io(path, e))?;
+        let text = hydra_core::fsio::read_text(path).map_err(|e| DataError::io(path, e))?;
         let mut p = Self { colors: Vec::new(), names: Vec::new(), ignore: [0, 0, 0] };
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();

@@ -80,7 +80,7 @@ pub fn write_synthetic(out: &Path, ds: &SyntheticDataset, workers: usize) -> Res
         let d = out.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| DataError::io(&d, e))?;
     }
-    let write = |p: &Path, bytes: &[u8]| hydra_model::fsio::write_atomic(p, bytes).map_err(|(p, e)| DataError::io(p, e));
+    let write = |p: &Path, bytes: &[u8]| hydra_core::fsio::write_atomic(p, bytes).map_err(|(p, e)| DataError::io(p, e));
     let results = parallel_map(ds.count, workers, |i| -> Result<(), DataError> {
         let s = ds.scene(i);
         let name = format!("{i:06}.png");

@@ -12,16 +12,20 @@ pub mod crp;
 pub mod decoder;
 pub mod encoder;
 pub mod error;
-pub mod fsio;
 pub mod head;
 pub mod hydranet;
 pub mod init;
 pub mod inverted_residual;
-pub mod kernels;
 pub mod max_pool;
 pub mod resize;
 pub mod state;
 pub mod weights;
+
+/// File I/O that cannot harm what is not hydra's (from `hydra-core`).
+pub use hydra_core::fsio;
+/// The operations with hydra's CPU kernels on burn-flex and portable paths elsewhere (the
+/// `hydra-kernels` crate).
+pub use hydra_kernels as kernels;
 
 pub use error::WeightsError;
 pub use hydranet::{HydraNet, HydraNetConfig, HydraOutput, InitScheme, Task};

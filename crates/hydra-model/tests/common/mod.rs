@@ -22,3 +22,20 @@ pub fn vec4(t: burn::tensor::Tensor<4>) -> Vec<f32> {
 pub fn vec1(t: burn::tensor::Tensor<1>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
+
+/// `|x − y| ≤ tol` everywhere.
+pub fn close(a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol, "index {i}: {x} vs {y}");
+    }
+}
+
+/// `|x − y| ≤ tol · max|b|` everywhere.
+pub fn close_rel(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * scale, "{what}, index {i}: {x} vs {y} (scale {scale})");
+    }
+}

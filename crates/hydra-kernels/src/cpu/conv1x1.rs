@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{affine_plane, Epilogue};
+use super::affine::{affine_plane, Epilogue};
 
 /// Output columns per parallel chunk.
 const COLUMNS: usize = 512;
@@ -93,7 +93,7 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
 multiversion!(add_relu6_row(row: &mut [f32], a: &[f32]) {
     // relu6(y + a) as the separate add and ReLU6 compute it (NaN passes through).
     for (y, &v) in row.iter_mut().zip(a) {
-        *y = super::cpu::relu6_value(*y + v);
+        *y = super::relu6::relu6_value(*y + v);
     }
 });
 

@@ -110,7 +110,7 @@ multiversion!(padded_rows(plane: &[f32], geometry: [usize; 4], scale: Option<f32
         row[..lo - c0].fill(0.0);
         let (dst, s) = (&mut row[lo - c0..hi - c0], &src[lo - 1..hi - 1]);
         match scale {
-            Some(k) => dst.iter_mut().zip(s).for_each(|(d, &v)| *d = super::cpu::scaled_relu6(v, k)),
+            Some(k) => dst.iter_mut().zip(s).for_each(|(d, &v)| *d = super::relu6::scaled_relu6(v, k)),
             None => dst.copy_from_slice(s),
         }
         row[hi - c0..].fill(0.0);

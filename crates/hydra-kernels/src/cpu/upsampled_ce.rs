@@ -3,13 +3,14 @@
 //! label size are `[B, C, H, W]` (42 MB for 40 classes at 256×256, batch 4); here each image
 //! keeps only the width-interpolated planes `[C, h, W]` and one output row of all classes at
 //! a time. Every value is computed with the arithmetic, and summed in the order, of
-//! [`super::cpu::bilinear`] then [`super::cpu::cross_entropy`] (backward: of
-//! [`super::cpu::cross_entropy_backward`] then [`super::cpu::bilinear_backward`]), so the
-//! results are bit-identical to the unfused operations (tested).
+//! [`super::bilinear::bilinear`] then [`super::softmax_ce::cross_entropy`] (backward: of
+//! [`super::softmax_ce::cross_entropy_backward`] then [`super::bilinear::bilinear_backward`]),
+//! so the results are bit-identical to the unfused operations (tested).
 
 use rayon::prelude::*;
 
-use super::cpu::{softmax_terms, Taps};
+use super::bilinear::Taps;
+use super::softmax_ce::softmax_terms;
 
 /// The width pass of every class plane of one image `[C, h, w]` → `[C, h, W]`.
 fn widen_classes(taps: &Taps, image: &[f32], [c, h, w]: [usize; 3], ow: usize) -> Vec<f32> {
@@ -27,7 +28,7 @@ fn blend_classes(taps: &Taps, tmp: &[f32], [h, ow]: [usize; 2], y: usize, up: &m
     }
 }
 
-/// Row maxima over classes of `up [C, W]`, as [`super::cpu::cross_entropy`] takes them.
+/// Row maxima over classes of `up [C, W]`, as [`super::softmax_ce::cross_entropy`] takes them.
 fn class_max(up: &[f32], c: usize, ow: usize, maxv: &mut [f32]) {
     maxv.fill(f32::NEG_INFINITY);
     for ch in 0..c {
@@ -128,10 +129,10 @@ pub fn upsampled_cross_entropy_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::cpu;
+    use crate::cpu::{bilinear, softmax_ce};
 
     fn case(seed: u64, [b, c, h, w]: [usize; 4], [oh, ow]: [usize; 2]) -> (Vec<f32>, Vec<i64>) {
-        let mut g = crate::init::SplitMix64::new(seed);
+        let mut g = hydra_core::SplitMix64::new(seed);
         let logits: Vec<f32> = (0..b * c * h * w).map(|_| g.below(2001) as f32 / 100.0 - 10.0).collect();
         // Some ignored (255) and out-of-range labels too.
         let labels: Vec<i64> = (0..b * oh * ow).map(|_| match g.below(c as u64 + 3) as i64 { v if v == c as i64 => 255, v if v == c as i64 + 1 => -1, v => v }).collect();
@@ -144,14 +145,14 @@ mod tests {
             let [b, c, h, w] = dims;
             let [oh, ow] = size;
             let (logits, labels) = case(7, dims, size);
-            let up = cpu::bilinear(&logits, b * c, [h, w], [oh, ow]);
-            let (sum, count) = cpu::cross_entropy(&up, &labels, [b, c, oh * ow], 255);
+            let up = bilinear::bilinear(&logits, b * c, [h, w], [oh, ow]);
+            let (sum, count) = softmax_ce::cross_entropy(&up, &labels, [b, c, oh * ow], 255);
             let (fsum, fcount) = upsampled_cross_entropy(&logits, &labels, dims, size, 255);
             assert_eq!((fsum.to_bits(), fcount), (sum.to_bits(), count), "{dims:?} → {size:?}");
             assert!(count > 0 && count < b * oh * ow);
             let scale = 0.7;
-            let g = cpu::cross_entropy_backward(&up, &labels, [b, c, oh * ow], 255, count, scale);
-            let expect = cpu::bilinear_backward(&g, b * c, [h, w], [oh, ow]);
+            let g = softmax_ce::cross_entropy_backward(&up, &labels, [b, c, oh * ow], 255, count, scale);
+            let expect = bilinear::bilinear_backward(&g, b * c, [h, w], [oh, ow]);
             let got = upsampled_cross_entropy_backward(&logits, &labels, dims, size, 255, count, scale);
             assert!(got.iter().zip(&expect).all(|(a, e)| a.to_bits() == e.to_bits()), "{dims:?} → {size:?}");
             assert!(got.iter().any(|&v| v != 0.0));

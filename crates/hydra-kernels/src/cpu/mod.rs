@@ -1,0 +1,35 @@
+//! Host kernels on contiguous f32 buffers, one file per operation family, each with its
+//! backward pass where training needs one; parallel with rayon, inner loops compiled for the
+//! widest vector unit found at run time (`multiversion!`). Every kernel computes what the
+//! portable Burn path computes, most of them in PyTorch's arithmetic to the bit.
+//!
+//! - [`max_pool`]: the CRP's 5×5 stride-1 max-pool (separable, argmax for the backward);
+//!   [`crp`]: the depthwise CRP of inference fused per channel plane;
+//! - [`bilinear`]: bilinear resize (`align_corners = false`) and its adjoint;
+//! - [`relu6`], [`affine`]: ReLU6 and the per-channel affine map (inference BatchNorm), also
+//!   as the epilogues of the convolutions;
+//! - [`batch_norm`]: BatchNorm with batch statistics, forward and backward;
+//! - [`softmax_ce`]: softmax cross-entropy; [`upsampled_ce`]: the same on logits upsampled on
+//!   the fly;
+//! - [`depthwise`]: depthwise 3×3 convolutions; `conv1x1`, `conv3x3` (with `winograd`) and
+//!   `conv3x3_few_inputs`: the dense convolutions (with the `flex` feature: they use `gemm`);
+//! - `buffers`: what several of them share.
+
+pub mod affine;
+pub mod batch_norm;
+pub mod bilinear;
+mod buffers;
+#[cfg(feature = "flex")]
+pub mod conv1x1;
+#[cfg(feature = "flex")]
+pub mod conv3x3;
+#[cfg(feature = "flex")]
+pub mod conv3x3_few_inputs;
+pub mod crp;
+pub mod depthwise;
+pub mod max_pool;
+pub mod relu6;
+pub mod softmax_ce;
+pub mod upsampled_ce;
+#[cfg(feature = "flex")]
+pub mod winograd;
