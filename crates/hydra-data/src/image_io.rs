@@ -52,7 +52,11 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| format!("cannot decode image: {e}"))?;
+    // A hostile file can trip a panic inside the decoder (found by fuzzing: an unwrap in
+    // zune-jpeg's IDCT); it is refused like any damaged image.
+    let img = hydra_core::contain::contain(|| reader.decode())
+        .map_err(|p| format!("cannot decode image: the decoder failed on this file ({p})"))?
+        .map_err(|e| format!("cannot decode image: {e}"))?;
     let rgb = img.to_rgb8();
     Ok(RgbImage { width: rgb.width() as usize, height: rgb.height() as usize, data: rgb.into_raw() })
 }
@@ -66,6 +70,10 @@ struct RawPng {
 }
 
 fn decode_png_raw(bytes: &[u8]) -> Result<RawPng, String> {
+    hydra_core::contain::contain(|| decode_png_unguarded(bytes)).map_err(|p| format!("cannot decode PNG: the decoder failed on this file ({p})"))?
+}
+
+fn decode_png_unguarded(bytes: &[u8]) -> Result<RawPng, String> {
     if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Err("not a PNG file".into());
     }

@@ -57,6 +57,10 @@ fn join_compute_pool() {
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        // A panic contained around a third-party decoder is reported as that file's error.
+        if hydra_core::contain::is_contained() {
+            return;
+        }
         let msg = info
             .payload()
             .downcast_ref::<String>()
