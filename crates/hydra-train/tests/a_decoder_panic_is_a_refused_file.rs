@@ -9,8 +9,13 @@ use common::{assert_refused, fixtures, hydra_env, scratch};
 
 #[test]
 fn predict_and_data_check_refuse_the_file() {
+    // The fuzzer's find, its minimised form (a third component with horizontal sampling 4,
+    // panicking in the scalar IDCT instead) and a hand-made variant (sampling 2).
+    for f in ["jpeg_idct_panic.jpg", "jpeg_sampling_panic_min.jpg", "jpeg_sampling_panic_h2.jpg"] {
+        let e = hydra_data::image_io::decode_rgb(&std::fs::read(fixtures().join("hostile").join(f)).unwrap()).unwrap_err();
+        assert!(e.contains("the decoder failed on this file"), "{f}: {e}");
+    }
     let bad = fixtures().join("hostile/jpeg_idct_panic.jpg");
-    assert!(hydra_data::image_io::decode_rgb(&std::fs::read(&bad).unwrap()).unwrap_err().contains("the decoder failed on this file"));
     let dir = scratch("decoder-panic");
     let out = dir.join("out");
     let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
