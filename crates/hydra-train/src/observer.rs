@@ -90,7 +90,7 @@ impl Observer for Console<'_> {
     }
 }
 
-/// The observers of a run, called in order.
+/// The observers of a run, called in order (the epoch's end in reverse order).
 pub struct Observers<'a>(pub Vec<&'a mut dyn Observer>);
 
 impl Observers<'_> {
@@ -114,8 +114,10 @@ impl Observers<'_> {
         self.0.iter_mut().for_each(|o| o.checkpoint(path));
     }
 
+    /// In reverse order: the run's files are written before the console prints the epoch's
+    /// summary, so a printed summary means the epoch is on disk (as before the observers).
     pub fn epoch_end(&mut self, e: &EpochEvent<'_>) -> Result<(), TrainError> {
-        self.0.iter_mut().try_for_each(|o| o.epoch_end(e))
+        self.0.iter_mut().rev().try_for_each(|o| o.epoch_end(e))
     }
 
     pub fn end(&mut self, summary: &TrainSummary) {
