@@ -22,8 +22,9 @@ pub enum Contents {
     Empty,
     /// Only hydra's own files, of a run.
     Run,
-    /// Something that is not hydra's: `entry` is the first such entry.
-    Foreign { entry: PathBuf },
+    /// Something that is not hydra's: `entry` is the first such entry; `run` when a hydra run
+    /// is there too (a user's notes beside their run: it may be resumed, not trained into anew).
+    Foreign { entry: PathBuf, run: bool },
 }
 
 fn is_hydra_entry(name: &str) -> bool {
@@ -41,14 +42,14 @@ pub fn contents(dir: &Path) -> std::io::Result<Contents> {
         Ok(m) => m,
     };
     if !meta.is_dir() {
-        return Ok(Contents::Foreign { entry: dir.to_path_buf() });
+        return Ok(Contents::Foreign { entry: dir.to_path_buf(), run: false });
     }
     let mut names: Vec<String> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<Result<_, _>>()?;
     names.sort();
-    if let Some(foreign) = names.iter().find(|n| !is_hydra_entry(n)) {
-        return Ok(Contents::Foreign { entry: dir.join(foreign) });
-    }
     let run = names.iter().any(|n| RUN_ENTRIES.contains(&n.as_str()));
+    if let Some(foreign) = names.iter().find(|n| !is_hydra_entry(n)) {
+        return Ok(Contents::Foreign { entry: dir.join(foreign), run });
+    }
     Ok(if run { Contents::Run } else { Contents::Empty })
 }
 

@@ -39,4 +39,13 @@ fn changes_are_listed_and_only_harmless_ones_pass_without_the_flag() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.contains("exact continuation kept: data.workers: 2 → 1; training.log_interval: 1 → 2"), "{out}");
+
+    // The user's notes beside their run: it still resumes (and the notes stay), but a new run
+    // is not trained into the folder.
+    std::fs::write(run.join("notes.txt"), b"lr sweep 3").unwrap();
+    let o = hydra_env(&["train", "--config", c, "--resume", "--set", "optimizer.kind=adam"], &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"lr sweep 3");
+    let o = hydra_env(&["train", "--config", c, "--set", "optimizer.kind=adam"], &[]);
+    assert!(!o.status.success() && text(&o).1.contains("notes.txt"), "{}", text(&o).1);
 }

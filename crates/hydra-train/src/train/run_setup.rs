@@ -19,10 +19,11 @@ pub(crate) fn open_run_folder(run_dir: &Path, resume: &Resume, report: &mut dyn 
     }
     let state = run_folder::contents(run_dir).map_err(io(run_dir))?;
     match &state {
-        Contents::Foreign { entry } if entry == run_dir => {
+        Contents::Foreign { run: true, .. } if *resume != Resume::No => {}
+        Contents::Foreign { entry, .. } if entry == run_dir => {
             return Err(TrainError::BadRunFolder { dir: run_dir.into(), reason: "exists and is not a folder".into() });
         }
-        Contents::Foreign { entry } => return Err(TrainError::ForeignRunFolder { dir: run_dir.into(), entry: entry.clone() }),
+        Contents::Foreign { entry, .. } => return Err(TrainError::ForeignRunFolder { dir: run_dir.into(), entry: entry.clone() }),
         Contents::Absent if *resume == Resume::Latest => return Err(TrainError::NoCheckpoint { dir: run_dir.into() }),
         _ => {}
     }
@@ -40,7 +41,7 @@ pub(crate) fn open_run_folder(run_dir: &Path, resume: &Resume, report: &mut dyn 
         Resume::No if !complete.is_empty() => return Err(TrainError::RunExists { dir: run_dir.into() }),
         Resume::Latest if !complete.is_empty() => Some(checkpoint::newest_valid(&ckpt_dir).ok_or_else(|| TrainError::NoCheckpoint { dir: run_dir.into() })?.1),
         _ => {
-            if state == Contents::Run {
+            if matches!(state, Contents::Run | Contents::Foreign { run: true, .. }) {
                 report.info(&format!("{}: its run stopped before its first checkpoint; starting the run over from the beginning", run_dir.display()));
             }
             None
