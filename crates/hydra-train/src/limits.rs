@@ -66,10 +66,11 @@ pub fn inference_bytes(batch: usize, pixels: u64) -> u64 {
 }
 
 /// Refuse `need` bytes when this machine cannot give them; the message says what needs them.
-pub fn check_memory(need: u64, what: &str, lower: &str) -> Result<(), String> {
+/// Returns the memory available (`None` where it cannot be read).
+pub fn check_memory(need: u64, what: &str, lower: &str) -> Result<Option<u64>, String> {
     match available_bytes() {
         Some(avail) if need > avail => Err(format!("{what} needs about {} of memory, more than the {} available here; {lower}", gb(need), gb(avail))),
-        _ => Ok(()),
+        avail => Ok(avail),
     }
 }
 

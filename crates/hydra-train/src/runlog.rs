@@ -61,19 +61,9 @@ impl RunLog {
         self.write_plots()
     }
 
-    /// Flattened `key → number` pairs of an epoch record.
+    /// Flattened `key → number` pairs of an epoch record, keys joined by `.`.
     fn flat(v: &Value, prefix: &str, out: &mut Vec<(String, f64)>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    Self::flat(x, &p, out);
-                }
-            }
-            Value::Number(n) => out.push((prefix.to_string(), n.as_f64().unwrap_or(f64::NAN))),
-            Value::Bool(b) => out.push((prefix.to_string(), if *b { 1.0 } else { 0.0 })),
-            _ => {}
-        }
+        flatten(v, prefix, '.', out);
     }
 
     fn columns(&self) -> Vec<String> {
@@ -130,6 +120,22 @@ impl RunLog {
             }
         }
         Ok(())
+    }
+}
+
+/// Every number (and boolean, as 0 or 1) of a JSON value as `(key, value)`, nested keys joined
+/// by `sep` after `prefix`.
+pub(crate) fn flatten(v: &Value, prefix: &str, sep: char, out: &mut Vec<(String, f64)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}{sep}{k}") };
+                flatten(x, &p, sep, out);
+            }
+        }
+        Value::Number(n) => out.push((prefix.to_string(), n.as_f64().unwrap_or(f64::NAN))),
+        Value::Bool(b) => out.push((prefix.to_string(), if *b { 1.0 } else { 0.0 })),
+        _ => {}
     }
 }
 

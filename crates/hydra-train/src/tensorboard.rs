@@ -15,8 +15,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::observer::{EpochEvent, IterationEvent, Observer};
 use crate::train::TrainError;
 
@@ -164,19 +162,6 @@ impl TensorBoard {
     }
 }
 
-/// `prefix/key` scalars of every number in a JSON object (nested keys joined by `/`).
-fn scalars(prefix: &str, v: &Value, out: &mut Vec<(String, f32)>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                scalars(&if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") }, x, out);
-            }
-        }
-        Value::Number(n) => out.push((prefix.to_string(), n.as_f64().unwrap_or(f64::NAN) as f32)),
-        _ => {}
-    }
-}
-
 impl Observer for TensorBoard {
     fn iteration(&mut self, e: &IterationEvent<'_>) -> Result<(), TrainError> {
         if !e.logged {
@@ -193,12 +178,13 @@ impl Observer for TensorBoard {
 
     fn epoch_end(&mut self, e: &EpochEvent<'_>) -> Result<(), TrainError> {
         let step = e.record["iteration"].as_i64().unwrap_or(0);
-        let mut values = Vec::new();
+        let mut numbers = Vec::new();
         for part in ["train", "val", "weights"] {
             if let Some(v) = e.record.get(part) {
-                scalars(&format!("epoch/{part}"), v, &mut values);
+                crate::runlog::flatten(v, &format!("epoch/{part}"), '/', &mut numbers);
             }
         }
+        let mut values: Vec<(String, f32)> = numbers.into_iter().map(|(k, v)| (k, v as f32)).collect();
         if let Some(f) = e.record["lr_factor"].as_f64() {
             values.push(("epoch/lr_factor".into(), f as f32));
         }

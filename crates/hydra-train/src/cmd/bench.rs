@@ -80,14 +80,13 @@ fn check_limits(a: &Args, batch: usize, h: usize, w: usize) -> Result<()> {
     lim("--classes", a.classes, limits::NUM_CLASSES)?;
     lim("--workers", a.workers, limits::WORKERS)?;
     lim("--warmup", a.warmup, limits::REPEATS)?;
-    lim("--repeats", a.repeats.max(1), limits::REPEATS)?;
-    anyhow::ensure!(a.repeats >= 1, "--repeats = 0: at least one timed run is needed");
+    lim("--repeats", a.repeats, 1..=*limits::REPEATS.end())?;
     let pixels = (h * w) as u64;
     let lower = "lower --batch or --size";
     match a.what {
         What::Train => limits::check_memory(limits::training_bytes(batch, pixels, pixels, 0), &format!("a training step on {batch} images of {h}x{w}"), lower),
         What::Infer => limits::check_memory(limits::inference_bytes(batch, pixels), &format!("an inference on {batch} images of {h}x{w}"), lower),
-        _ => Ok(()),
+        _ => Ok(None),
     }
     .map_err(anyhow::Error::msg)?;
     if let Some(p) = &a.json {

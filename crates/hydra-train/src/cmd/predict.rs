@@ -55,8 +55,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     for s in &stems {
         for name in output_names(s) {
-            let out = a.out.join(name);
-            inputs.check(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            super::check_output(&a.out.join(name), &inputs)?;
         }
     }
     let device = super::device(&a.backend)?;

@@ -97,8 +97,8 @@ pub(crate) fn check_training_memory(config: &Config, ds: &dyn hydra_data::datase
         if crop { format!(" cropped to {}×{}", a.crop[0], a.crop[1]) } else { String::new() }
     );
     let lower = "lower training.batch_size or augment.scale, or set augment.crop";
-    crate::limits::check_memory(need, &what, lower).map_err(TrainError::Config)?;
-    if let Some(avail) = crate::limits::available_bytes().filter(|&a| need > a / 2) {
+    let avail = crate::limits::check_memory(need, &what, lower).map_err(TrainError::Config)?;
+    if let Some(avail) = avail.filter(|&a| need > a / 2) {
         report.info(&format!("warning: {what} needs about {} of the {} of memory available", crate::limits::gb(need), crate::limits::gb(avail)));
     }
     Ok(())
