@@ -137,7 +137,12 @@ fn encode_png(width: usize, height: usize, color: png::ColorType, depth: png::Bi
         enc.set_depth(depth);
         enc.set_compression(png::Compression::Fast);
         for (k, v) in text {
-            enc.add_text_chunk(k.to_string(), v.clone()).expect("text chunk");
+            // tEXt holds Latin-1 only; other text goes in an iTXt chunk (UTF-8).
+            if v.chars().all(|c| (c as u32) < 256) {
+                enc.add_text_chunk(k.to_string(), v.clone()).expect("text chunk");
+            } else {
+                enc.add_itxt_chunk(k.to_string(), v.clone()).expect("text chunk");
+            }
         }
         let mut w = enc.write_header().expect("PNG header to memory");
         w.write_image_data(data).expect("PNG data to memory");
@@ -165,7 +170,10 @@ pub fn encode_gray16_png(p: &Plane<u16>, text: &[(&str, String)]) -> Vec<u8> {
 pub fn png_text(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let decoder = png::Decoder::new(Cursor::new(bytes));
     let reader = decoder.read_info().map_err(|e| e.to_string())?;
-    Ok(reader.info().uncompressed_latin1_text.iter().map(|t| (t.keyword.clone(), t.text.clone())).collect())
+    let info = reader.info();
+    let latin1 = info.uncompressed_latin1_text.iter().map(|t| (t.keyword.clone(), t.text.clone()));
+    let utf8 = info.utf8_text.iter().filter_map(|t| Some((t.keyword.clone(), t.get_text().ok()?)));
+    Ok(latin1.chain(utf8).collect())
 }
 
 #[cfg(test)]
@@ -178,6 +186,8 @@ mod tests {
         let bytes = encode_gray16_png(&p, &[("depth_min_m", "0.5".into())]);
         assert_eq!(decode_depth16(&bytes).unwrap(), p);
         assert_eq!(png_text(&bytes).unwrap(), vec![("depth_min_m".to_string(), "0.5".to_string())]);
+        let utf8 = encode_gray16_png(&p, &[("title", "δ < 1.25".into())]);
+        assert_eq!(png_text(&utf8).unwrap(), vec![("title".to_string(), "δ < 1.25".to_string())]);
     }
 
     #[test]

@@ -183,6 +183,13 @@ pub struct CheckpointSection {
 pub struct OutputSection {
     /// The run folder.
     pub dir: PathBuf,
+    /// Validation images shown in each prediction panel (`RUN/panels/`); 0 = no panels.
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+}
+
+fn default_samples() -> usize {
+    4
 }
 
 /// The whole configuration.

@@ -9,7 +9,8 @@ use hydra_data::DataError;
 use hydra_model::{HydraNet, Task};
 
 use crate::loss::{cross_entropy, depth_loss, to_label_size, DepthLoss};
-use crate::metrics::{ConfusionMatrix, DepthAccumulator, DepthEval, EvalMetrics};
+use crate::panels::PanelSample;
+use crate::metrics::{ConfusionMatrix, DepthAccumulator, DepthEval, EvalDetails, EvalMetrics};
 
 /// What to evaluate.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,12 +34,26 @@ pub struct EvalState {
     loss_batches: usize,
     /// Pixels that entered a loss: labelled (segmentation) or measured (depth).
     loss_pixels: u64,
+    /// How many samples to keep for panels, and those kept.
+    keep: usize,
+    samples: Vec<PanelSample>,
 }
 
 impl EvalState {
     /// Empty accumulators.
     pub fn new(spec: &EvalSpec) -> Self {
-        Self { confusion: ConfusionMatrix::new(spec.num_classes), depth: DepthAccumulator::default(), loss_sum: 0.0, loss_batches: 0, loss_pixels: 0 }
+        Self { confusion: ConfusionMatrix::new(spec.num_classes), depth: DepthAccumulator::default(), loss_sum: 0.0, loss_batches: 0, loss_pixels: 0, keep: 0, samples: Vec::new() }
+    }
+
+    /// Empty accumulators that also keep the first `k` samples added, with the network's
+    /// predictions, for prediction panels.
+    pub fn with_samples(spec: &EvalSpec, k: usize) -> Self {
+        Self { keep: k, ..Self::new(spec) }
+    }
+
+    /// The samples kept (see [`EvalState::with_samples`]), in the order added.
+    pub fn samples(&self) -> &[PanelSample] {
+        &self.samples
     }
 
     /// Add one batch evaluated by `net` (inference mode) on `device`.
@@ -47,6 +62,8 @@ impl EvalState {
         let [h, w] = batch.size;
         let out = net.forward(b.images);
         let mut loss = 0.0;
+        let mut seg_pred = None;
+        let mut depth_pred = None;
         if let (Some(logits), Some(labels)) = (out.get(Task::Segmentation), b.labels) {
             let up = to_label_size(logits.clone(), [h, w]);
             loss += cross_entropy(up.clone(), labels, spec.ignore).into_scalar::<f32>() as f64;
@@ -60,6 +77,7 @@ impl EvalState {
                     self.confusion.add(&gt[o..o + vw], &pred[o..o + vw], spec.ignore);
                 }
             }
+            seg_pred = Some(pred);
         }
         if let (Some(d), Some(target)) = (out.get(Task::Depth), b.depth) {
             let up = to_label_size(d.clone(), [h, w]);
@@ -78,6 +96,15 @@ impl EvalState {
                 }
                 self.depth.add(&p, &g, [vh, vw], &spec.depth);
             }
+            depth_pred = Some(pred);
+        }
+        for i in 0..batch.len {
+            if self.samples.len() >= self.keep {
+                break;
+            }
+            let gt_labels = batch.labels.as_deref().filter(|_| batch.has_label[i]);
+            let gt_depth = batch.depth.as_deref().filter(|_| batch.has_depth[i]);
+            self.samples.push(PanelSample::from_batch(batch, i, gt_labels.zip(seg_pred.as_deref()), gt_depth.zip(depth_pred.as_deref())));
         }
         self.loss_sum += loss;
         self.loss_batches += 1;
@@ -97,11 +124,16 @@ impl EvalState {
         let segmentation = if evaluated(Task::Segmentation, segmentation.is_some()) { segmentation } else { None };
         let depth = self.depth.metrics();
         let depth = if evaluated(Task::Depth, depth.is_some()) { depth } else { None };
+        let (segmentation_present, depth_present) = (segmentation.is_some(), depth.is_some());
         EvalMetrics {
             segmentation,
             depth,
             loss: (self.loss_batches > 0 && self.loss_pixels > 0).then(|| self.loss_sum / self.loss_batches as f64),
             no_valid_pixels,
+            details: EvalDetails {
+                confusion: segmentation_present.then(|| self.confusion.clone()),
+                depth_errors: depth_present.then(|| self.depth.errors.clone()),
+            },
         }
     }
 }

@@ -8,6 +8,8 @@
 use hydra_model::Task;
 use serde::{Deserialize, Serialize};
 
+pub use crate::error_histogram::ErrorHistogram;
+
 /// Confusion matrix, rows = ground truth, columns = prediction, accumulated over a split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfusionMatrix {
@@ -96,6 +98,8 @@ pub struct DepthAccumulator {
     sq_log: f64,
     log10: f64,
     delta: [u64; 3],
+    /// The distribution of `|pred − gt|` over the same pixels (predictions not clamped).
+    pub errors: ErrorHistogram,
 }
 
 /// Depth metrics.
@@ -140,6 +144,7 @@ impl DepthAccumulator {
                 self.sq += (d - g).powi(2);
                 self.sq_log += (dc.ln() - g.ln()).powi(2);
                 self.log10 += (dc.log10() - g.log10()).abs();
+                self.errors.add((d - g).abs());
                 let ratio = (dc / g).max(g / dc);
                 for k in 0..3 {
                     if ratio < 1.25f64.powi(k as i32 + 1) {
@@ -181,6 +186,18 @@ pub struct EvalMetrics {
     /// Keys (`segm`, `depth`) of the evaluated tasks that had no valid pixel: no metrics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub no_valid_pixels: Vec<String>,
+    /// What plots show beyond the figures; not part of the metrics' JSON.
+    #[serde(skip)]
+    pub details: EvalDetails,
+}
+
+/// The accumulators behind an evaluation's figures, for plots and the report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalDetails {
+    /// Rows = ground truth, columns = prediction (when segmentation was evaluated).
+    pub confusion: Option<ConfusionMatrix>,
+    /// Absolute depth errors (when depth was evaluated).
+    pub depth_errors: Option<ErrorHistogram>,
 }
 
 impl EvalMetrics {

@@ -4,8 +4,8 @@
 //! a checkpoint, an epoch's end, the end of the run) to a list of [`Observer`]s. Today: the
 //! console ([`Console`]: progress bars or plain lines, through a [`Reporter`]) and the run
 //! folder's logs ([`crate::runlog::RunLog`]: metrics.jsonl, metrics.csv, plots) and
-//! TensorBoard event files ([`crate::tensorboard::TensorBoard`]). Next: prediction panels,
-//! a report.
+//! TensorBoard event files ([`crate::tensorboard::TensorBoard`]), the plots
+//! ([`crate::plots::RunPlots`]) and the prediction panels ([`crate::panels::PanelWriter`]).
 
 use std::path::Path;
 
@@ -36,6 +36,20 @@ pub struct IterationEvent<'a> {
     pub lr_decoder: f64,
 }
 
+/// A validation has finished.
+#[derive(Debug, Clone)]
+pub struct ValidationEvent<'a> {
+    /// Epochs done (the epoch validated).
+    pub epoch: usize,
+    /// Optimiser steps taken.
+    pub iteration: u64,
+    pub metrics: &'a EvalMetrics,
+    /// Whether it gave new best weights.
+    pub improved: bool,
+    /// The prediction panel of the fixed validation samples (`output.samples`), as PNG.
+    pub panel: Option<&'a [u8]>,
+}
+
 /// An epoch has ended (after its validation and checkpoint).
 #[derive(Debug, Clone)]
 pub struct EpochEvent<'a> {
@@ -55,8 +69,10 @@ pub trait Observer {
     fn iteration(&mut self, _e: &IterationEvent<'_>) -> Result<(), TrainError> {
         Ok(())
     }
-    /// A validation finished; `improved` when it gave new best weights.
-    fn validation(&mut self, _epoch: usize, _metrics: &EvalMetrics, _improved: bool) {}
+    /// A validation finished.
+    fn validation(&mut self, _e: &ValidationEvent<'_>) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// A checkpoint was written.
     fn checkpoint(&mut self, _path: &Path) {}
     /// An epoch ended.
@@ -106,8 +122,8 @@ impl Observers<'_> {
         self.0.iter_mut().try_for_each(|o| o.iteration(e))
     }
 
-    pub fn validation(&mut self, epoch: usize, metrics: &EvalMetrics, improved: bool) {
-        self.0.iter_mut().for_each(|o| o.validation(epoch, metrics, improved));
+    pub fn validation(&mut self, e: &ValidationEvent<'_>) -> Result<(), TrainError> {
+        self.0.iter_mut().try_for_each(|o| o.validation(e))
     }
 
     pub fn checkpoint(&mut self, path: &Path) {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 pub const LOCK_FILE: &str = ".hydra.lock";
 
 /// Names hydra itself writes into a run folder.
-const RUN_ENTRIES: &[&str] = &["config.toml", "metrics.jsonl", "metrics.csv", "plots", "checkpoints", "best.bpk", "best.json", "final.bpk", "tb"];
+const RUN_ENTRIES: &[&str] =
+    &["config.toml", "metrics.jsonl", "metrics.csv", "plots", "checkpoints", "best.bpk", "best.json", "final.bpk", "tb", "panels", "report.html", "run.json"];
 
 /// What a run folder holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +118,7 @@ const HARMLESS: &[&str] = &[
     "checkpoint.keep_last",
     "data.workers",
     "output.dir",
+    "output.samples",
     "early_stopping.enabled",
     "early_stopping.patience",
     "early_stopping.min_delta",

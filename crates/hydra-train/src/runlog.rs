@@ -1,5 +1,5 @@
-//! The run folder's logs: JSON lines (every N iterations and every epoch), a CSV of epochs,
-//! and PNG plots of losses and metrics over time.
+//! The run folder's logs: JSON lines (every N iterations and every epoch) and a CSV of epochs.
+//! (The plots drawn from them: [`crate::plots`].)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +10,8 @@ use serde_json::{json, Value};
 pub struct RunLog {
     dir: PathBuf,
     jsonl: PathBuf,
-    /// Epoch records, for the CSV and the plots.
+    /// Epoch records, for the CSV.
     epochs: Vec<Value>,
-    /// Iteration records (total loss per logged iteration), for the plots.
-    iters: Vec<(f64, f64)>,
 }
 
 impl RunLog {
@@ -35,8 +33,7 @@ impl RunLog {
         let text: String = keep.iter().map(|v| format!("{v}\n")).collect();
         hydra_model::fsio::write_atomic(&jsonl, text.as_bytes()).map_err(|(_, e)| e)?;
         let epochs = keep.iter().filter(|v| v["kind"] == "epoch").cloned().collect();
-        let iters = keep.iter().filter(|v| v["kind"] == "iter").filter_map(|v| Some((v["iteration"].as_f64()?, v["loss"].as_f64()?))).collect();
-        Ok(Self { dir: dir.into(), jsonl, epochs, iters })
+        Ok(Self { dir: dir.into(), jsonl, epochs })
     }
 
     fn append(&self, v: &Value) -> std::io::Result<()> {
@@ -47,18 +44,14 @@ impl RunLog {
 
     /// Log an iteration record.
     pub fn iteration(&mut self, v: Value) -> std::io::Result<()> {
-        if let (Some(i), Some(l)) = (v["iteration"].as_f64(), v["loss"].as_f64()) {
-            self.iters.push((i, l));
-        }
         self.append(&v)
     }
 
-    /// Log an epoch record, rewrite the CSV and the plots.
+    /// Log an epoch record and rewrite the CSV.
     pub fn epoch(&mut self, v: Value) -> std::io::Result<()> {
         self.append(&v)?;
         self.epochs.push(v);
-        self.write_csv()?;
-        self.write_plots()
+        self.write_csv()
     }
 
     /// Flattened `key → number` pairs of an epoch record, keys joined by `.`.
@@ -92,35 +85,6 @@ impl RunLog {
         hydra_model::fsio::write_atomic(&self.dir.join("metrics.csv"), text.as_bytes()).map_err(|(_, e)| e)
     }
 
-    fn write_plots(&self) -> std::io::Result<()> {
-        let dir = self.dir.join("plots");
-        std::fs::create_dir_all(&dir)?;
-        let write = |name: &str, title: &str, x: &str, pts: &[(f64, f64)]| -> std::io::Result<()> {
-            hydra_model::fsio::write_atomic(&dir.join(format!("{name}.png")), &crate::plot::line_plot(title, x, pts)).map_err(|(_, e)| e)
-        };
-        if !self.iters.is_empty() {
-            write("train_loss_by_iteration", "training loss (total)", "iteration", &self.iters)?;
-        }
-        for col in self.columns() {
-            if col == "epoch" || col == "iteration" || col.starts_with("time") {
-                continue;
-            }
-            let pts: Vec<(f64, f64)> = self
-                .epochs
-                .iter()
-                .filter_map(|e| {
-                    let mut f = Vec::new();
-                    Self::flat(e, "", &mut f);
-                    let y = f.iter().find(|(k, _)| *k == col)?.1;
-                    Some((e["epoch"].as_f64()?, y))
-                })
-                .collect();
-            if !pts.is_empty() {
-                write(&col.replace('.', "_"), &col, "epoch", &pts)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Every number (and boolean, as 0 or 1) of a JSON value as `(key, value)`, nested keys joined

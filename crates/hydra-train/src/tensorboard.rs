@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::observer::{EpochEvent, IterationEvent, Observer};
+use crate::observer::{EpochEvent, IterationEvent, Observer, ValidationEvent};
 use crate::train::TrainError;
 
 /// The CRC-32C of `data`, masked as TensorBoard's record format masks it.
@@ -51,6 +51,8 @@ pub enum Payload<'a> {
     SessionStart,
     /// `(tag, text)` for TensorBoard's text plugin (Markdown).
     Text(&'a str, &'a str),
+    /// An RGB image for TensorBoard's images plugin: tag, PNG bytes, width, height.
+    Image { tag: &'a str, png: &'a [u8], width: u32, height: u32 },
 }
 
 /// A serialised `Event`.
@@ -90,6 +92,24 @@ pub fn event(wall_time: f64, step: i64, payload: &Payload<'_>) -> Vec<u8> {
             bytes_field(1, tag.as_bytes(), &mut value);
             bytes_field(8, &tensor, &mut value);
             bytes_field(9, &metadata, &mut value);
+            let mut summary = Vec::new();
+            bytes_field(1, &value, &mut summary);
+            bytes_field(5, &summary, &mut out);
+        }
+        Payload::Image { tag, png, width, height } => {
+            // Value { tag = 1, image = 4: Image { height = 1, width = 2, colorspace = 3 (3 =
+            // RGB), encoded_image_string = 4 } }
+            let mut image = Vec::new();
+            key(1, 0, &mut image);
+            varint(*height as u64, &mut image);
+            key(2, 0, &mut image);
+            varint(*width as u64, &mut image);
+            key(3, 0, &mut image);
+            varint(3, &mut image);
+            bytes_field(4, png, &mut image);
+            let mut value = Vec::new();
+            bytes_field(1, tag.as_bytes(), &mut value);
+            bytes_field(4, &image, &mut value);
             let mut summary = Vec::new();
             bytes_field(1, &value, &mut summary);
             bytes_field(5, &summary, &mut out);
@@ -174,6 +194,16 @@ impl Observer for TensorBoard {
         values.push(("lr/decoder".into(), e.lr_decoder as f32));
         values.push(("speed/images_per_s".into(), e.images_per_s as f32));
         self.write(e.iteration as i64, &Payload::Scalars(&values))
+    }
+
+    fn validation(&mut self, e: &ValidationEvent<'_>) -> Result<(), TrainError> {
+        let Some(png) = e.panel else { return Ok(()) };
+        // The size from the PNG's IHDR chunk (bytes 16..24).
+        let (width, height) = match png.get(16..24) {
+            Some(b) => (u32::from_be_bytes([b[0], b[1], b[2], b[3]]), u32::from_be_bytes([b[4], b[5], b[6], b[7]])),
+            None => return Ok(()),
+        };
+        self.write(e.iteration as i64, &Payload::Image { tag: "val/panels", png, width, height })
     }
 
     fn epoch_end(&mut self, e: &EpochEvent<'_>) -> Result<(), TrainError> {

@@ -18,8 +18,8 @@
 //! 2. [`crate::grad_sync::GradientSync`]: how a gradient is synchronised before it is
 //!    applied (today: as computed, one process);
 //! 3. [`crate::observer::Observer`]: who observes training events (today: the console's
-//!    progress bars or plain lines, the run folder's metrics.jsonl, metrics.csv, plots, and
-//!    TensorBoard event files in `tb/`).
+//!    progress bars or plain lines, the run folder's metrics.jsonl, metrics.csv, plots,
+//!    prediction panels, and TensorBoard event files in `tb/`).
 
 mod data;
 mod epoch;
@@ -43,6 +43,8 @@ pub use step::StepOutcome;
 pub use trainer::Trainer;
 
 use crate::observer::{Console, EpochEvent, IterationEvent, Observer, Observers};
+use crate::panels::PanelWriter;
+use crate::plots::RunPlots;
 use crate::runlog::RunLog;
 use crate::tensorboard::TensorBoard;
 use crate::weighting::UncertaintyWeights;
@@ -85,9 +87,11 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
 /// `extra` observers.
 pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &mut dyn Reporter, extra: &mut [&mut dyn Observer]) -> Result<TrainSummary, TrainError> {
     let mut log = RunLog::open(trainer.run_dir(), trainer.resumed_at).map_err(error::io(trainer.run_dir()))?;
+    let mut plots = RunPlots::open(trainer.run_dir(), trainer.palette.names.clone());
+    let mut panels = PanelWriter::new(trainer.run_dir());
     let mut tb = TensorBoard::open(trainer.run_dir(), trainer.resumed_at, &opts.config.to_toml())?;
     let mut console = Console(report);
-    let mut obs = Observers(vec![&mut console, &mut log, &mut tb]);
+    let mut obs = Observers(vec![&mut console, &mut log, &mut plots, &mut panels, &mut tb]);
     obs.0.extend(extra.iter_mut().map(|o| &mut **o as &mut dyn Observer));
     obs.info(&trainer.describe(data.batches));
     let (epochs, mut epochs_this_run, mut last_metrics, mut stopped_early) = (opts.config.training.epochs, 0, None, false);

@@ -15,7 +15,7 @@ use hydra_train::config::Config;
 use hydra_train::grad_sync::GradientSync;
 use hydra_train::metrics::EvalMetrics;
 use hydra_train::objective::{LossWeighting, NonFiniteLoss, Objective};
-use hydra_train::observer::{EpochEvent, IterationEvent, Observer};
+use hydra_train::observer::{EpochEvent, IterationEvent, Observer, ValidationEvent};
 use hydra_train::train::{run, Resume, Silent, TrainError, TrainModule, TrainOptions, Trainer};
 use hydra_train::weighting::{LossHistory, Weighting};
 
@@ -40,8 +40,9 @@ impl Observer for Recorder {
         self.iterations.push(e.iteration);
         Ok(())
     }
-    fn validation(&mut self, epoch: usize, _m: &EvalMetrics, _improved: bool) {
-        self.events.push(format!("val {epoch}"));
+    fn validation(&mut self, e: &ValidationEvent<'_>) -> Result<(), TrainError> {
+        self.events.push(format!("val {}", e.epoch));
+        Ok(())
     }
     fn checkpoint(&mut self, path: &Path) {
         self.checkpoints.push(path.to_path_buf());

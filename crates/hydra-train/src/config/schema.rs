@@ -164,7 +164,7 @@ impl Config {
         c.finish()?;
 
         let out = root.section("output")?;
-        let output = OutputSection { dir: PathBuf::from(out.string("dir", "runs/hydra")?) };
+        let output = OutputSection { dir: PathBuf::from(out.string("dir", "runs/hydra")?), samples: out.usize("samples", 4, 0, 64)? };
         out.finish()?;
 
         root.finish()?;

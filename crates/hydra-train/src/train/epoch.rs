@@ -9,7 +9,7 @@ use hydra_data::loader::Loader;
 use crate::components::monitor_value;
 use crate::eval::EvalState;
 use crate::metrics::EvalMetrics;
-use crate::observer::Observers;
+use crate::observer::{Observers, ValidationEvent};
 use crate::train::step::StepOutcome;
 use crate::train::{TrainError, Trainer};
 
@@ -51,6 +51,8 @@ pub struct Validation {
     pub metrics: EvalMetrics,
     /// The monitored value improved: these are the new best weights.
     pub improved: bool,
+    /// The prediction panel of the first `output.samples` validation images (PNG).
+    pub panel: Option<Vec<u8>>,
 }
 
 impl Trainer {
@@ -76,11 +78,13 @@ impl Trainer {
     pub fn validate(&mut self, val: &Loader, obs: &mut Observers<'_>) -> Result<Validation, TrainError> {
         let inference = self.module().net.valid();
         let inner = self.device.clone().inner();
-        let mut st = EvalState::new(&self.spec);
+        let mut st = EvalState::with_samples(&self.spec, self.config.output.samples);
         for b in val.epoch(0, 0) {
             st.add(&inference, &inner, &b?, &self.spec);
         }
         let metrics = st.metrics(&self.tasks);
+        let title = format!("epoch {}: the first {} validation images", self.epochs_done, st.samples().len());
+        let panel = crate::panels::render(st.samples(), &self.palette, &title).map(|p| crate::panels::encode(&p, &title));
         let es_config = &self.config.early_stopping;
         let es = &mut self.early_stopping;
         let mut improved = false;
@@ -99,8 +103,8 @@ impl Trainer {
                 es_config.monitor
             ));
         }
-        obs.validation(self.epochs_done, &metrics, improved);
-        Ok(Validation { metrics, improved })
+        obs.validation(&ValidationEvent { epoch: self.epochs_done, iteration: self.iteration, metrics: &metrics, improved, panel: panel.as_deref() })?;
+        Ok(Validation { metrics, improved, panel })
     }
 
     /// Whether early stopping ends the run now.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::tensor::Device;
 use hydra_model::state::{StateLoader, ReferenceKeys};
+use hydra_data::palette::Palette;
 use hydra_model::Task;
 
 use crate::backend::Backend;
@@ -53,6 +54,8 @@ pub struct Trainer {
     pub(crate) spec: EvalSpec,
     pub(crate) ignore: i64,
     pub(crate) depth: DepthLoss,
+    /// Class colours and names (extended to the number of classes), for panels and plots.
+    pub(crate) palette: Palette,
     _lock: RunLock,
 }
 
@@ -110,6 +113,7 @@ impl Trainer {
             spec: eval_spec(&config),
             ignore: config.data.ignore_index as i64,
             depth: depth_kind(&config),
+            palette: crate::setup::palette(&config)?,
             config,
             device,
             _lock: lock,
