@@ -31,6 +31,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Benchmark inference, a training step, the input pipeline or synthetic generation.
     Bench(cmd::bench::Args),
+    /// Write a run folder's one-page HTML report (metrics, plots, panels, timings, machine).
+    Report(cmd::report::Args),
     /// Check a device against the PyTorch references in fixtures/ (inference, one training step).
     Selftest(cmd::selftest::Args),
     /// Dataset tools.
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Data(c) => cmd::data::run(c),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Selftest(a) => cmd::selftest::run(a),
+        Command::Report(a) => cmd::report::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -131,6 +131,8 @@ pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &
         }
     }
     trainer.finish()?;
+    let page = crate::report::write(trainer.run_dir(), None).map_err(|e| TrainError::Io { path: e.path.clone(), source: std::io::Error::other(e.message) })?;
+    obs.info(&format!("report: {}", page.display()));
     let es = &trainer.early_stopping;
     let summary = TrainSummary {
         run_dir: trainer.run_dir().to_path_buf(),

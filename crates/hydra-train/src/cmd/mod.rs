@@ -6,6 +6,7 @@ pub mod eval;
 pub mod export;
 pub mod info;
 pub mod predict;
+pub mod report;
 pub mod selftest;
 pub mod synth;
 pub mod train;

@@ -169,7 +169,7 @@ impl RunPlots {
         for (name, title, fig) in validation_figures(epoch, m, &self.class_names) {
             super::write(&self.dir, &name, &title, &fig)?;
         }
-        let record = serde_json::to_string_pretty(&validation_record(epoch, m, &self.class_names)).unwrap_or_default();
+        let record = serde_json::to_string(&validation_record(epoch, m, &self.class_names)).unwrap_or_default() + "\n";
         hydra_model::fsio::write_atomic(&self.dir.join("validation.json"), record.as_bytes()).map_err(|(_, e)| e)
     }
 }

@@ -81,6 +81,10 @@ impl Trainer {
             report.info(&format!("resumed from {} (epoch {}, iteration {})", from.display(), trainer.epochs_done, trainer.iteration));
         }
         hydra_model::fsio::write_atomic(&run_dir.join("config.toml"), trainer.config.to_toml().as_bytes()).map_err(|(p, e)| TrainError::Io { path: p, source: e })?;
+        let device = format!("{:?}", trainer.device.clone().inner());
+        let device = device.trim_start_matches("Device<").trim_end_matches('>');
+        let session = crate::run_info::this_session(trainer.backend.name(), device, trainer.resumed_at);
+        crate::run_info::record(&run_dir, session).map_err(|(p, e)| TrainError::Io { path: p, source: e })?;
         Ok((trainer, data))
     }
 
