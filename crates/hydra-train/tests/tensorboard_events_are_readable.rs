@@ -84,6 +84,8 @@ struct Event {
     file_version: Option<String>,
     scalars: BTreeMap<String, f32>,
     texts: BTreeMap<String, String>,
+    /// tag → (height, width, colorspace, encoded image).
+    images: BTreeMap<String, (u64, u64, u64, Vec<u8>)>,
     session_start: bool,
 }
 
@@ -103,6 +105,14 @@ fn decode(data: &[u8]) -> Event {
                         let tf = fields(&tensor.2);
                         assert_eq!(tf.iter().find(|x| x.0 == 1).unwrap().3, 7);
                         e.texts.insert(tag, String::from_utf8(tf.iter().find(|x| x.0 == 8).unwrap().2.clone()).unwrap());
+                        continue;
+                    }
+                    if let Some(image) = vf.iter().find(|x| x.0 == 4) {
+                        // Summary.Image: height 1, width 2, colorspace 3, encoded_image_string 4.
+                        let imf = fields(&image.2);
+                        let int = |k: u64| imf.iter().find(|x| x.0 == k).unwrap().3;
+                        let png = imf.iter().find(|x| x.0 == 4).unwrap().2.clone();
+                        e.images.insert(tag, (int(1), int(2), int(3), png));
                         continue;
                     }
                     let v = f32::from_le_bytes(vf.iter().find(|x| x.0 == 2).unwrap().2.clone().try_into().unwrap());
@@ -163,4 +173,20 @@ fn scalars_match_the_logs_and_a_resume_restarts_the_session() {
         }
     }
     assert_eq!(iters, 12, "3 epochs × 4 iterations, every one logged");
+
+    // Each validation's prediction panel is an image at the epoch's step: the PNG written to
+    // RUN/panels/, of the size the event states.
+    let mut panels = 0;
+    for v in log.iter().filter(|v| v["kind"] == "epoch" && v.get("val").is_some()) {
+        let step = v["iteration"].as_u64().unwrap();
+        let e = events.iter().find(|e| e.step == step && e.images.contains_key("val/panels")).expect("a panel image per validation");
+        let (h, w, colorspace, png) = &e.images["val/panels"];
+        assert_eq!(*colorspace, 3, "RGB");
+        let img = hydra_data::image_io::decode_rgb(png).unwrap();
+        assert_eq!((img.height as u64, img.width as u64), (*h, *w));
+        let file = run.join("panels").join(format!("epoch_{:04}.png", v["epoch"].as_u64().unwrap()));
+        assert_eq!(&std::fs::read(&file).unwrap(), png, "{}", file.display());
+        panels += 1;
+    }
+    assert_eq!(panels, 3, "validated every epoch");
 }

@@ -13,7 +13,6 @@ use burn::prelude::*;
 use common::{scratch, tiny_config};
 use hydra_train::config::Config;
 use hydra_train::grad_sync::GradientSync;
-use hydra_train::metrics::EvalMetrics;
 use hydra_train::objective::{LossWeighting, NonFiniteLoss, Objective};
 use hydra_train::observer::{EpochEvent, IterationEvent, Observer, ValidationEvent};
 use hydra_train::train::{run, Resume, Silent, TrainError, TrainModule, TrainOptions, Trainer};

@@ -56,10 +56,9 @@ impl Figure for BarChart {
             match value {
                 Some(v) => {
                     let v = v.clamp(0.0, 1.0);
-                    chart.draw_series(std::iter::once(Rectangle::new(
-                        [(0.0, SegmentValue::Exact(row)), (v, SegmentValue::Exact(row + 1))],
-                        COLORS[0].filled(),
-                    )))?;
+                    let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(row)), (v, SegmentValue::Exact(row + 1))], COLORS[0].filled());
+                    bar.set_margin(3, 3, 0, 0);
+                    chart.draw_series(std::iter::once(bar))?;
                     chart.draw_series(std::iter::once(Text::new(format!("{v:.3}"), (v + 0.005, SegmentValue::CenterOf(row)), font(12).color(&BLACK))))?;
                 }
                 None => {

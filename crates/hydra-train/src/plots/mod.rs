@@ -14,7 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 pub use bar_chart::BarChart;
-pub use heat_map::HeatMap;
+pub use heat_map::{cell_color, HeatMap};
 pub use histogram::Histogram;
 pub use line_chart::{LineChart, Series};
 pub use run_plots::{line_charts, validation_figures, validation_record, RunPlots};
