@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod batch;
+pub mod burn_dataset;
 pub mod dataset;
 pub mod error;
 pub mod image_io;

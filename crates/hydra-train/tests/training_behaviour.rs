@@ -38,7 +38,7 @@ fn training_visibly_learns_on_a_small_set() {
     let losses: Vec<f64> = lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
     eprintln!("train loss by epoch: {losses:?}");
     assert!(losses[11] < 0.6 * losses[0], "{losses:?}");
-    for f in ["config.toml", "metrics.jsonl", "metrics.csv", "best.bpk", "best.json", "final.bpk", "plots/train_loss.png", "plots/val_miou.png"] {
+    for f in ["config.toml", "metrics.jsonl", "metrics.csv", "best.bpk", "best.json", "final.bpk", "plots/loss.png", "plots/val_segmentation.svg", "plots/confusion.png", "panels/epoch_0012.png", "report.html", "run.json"] {
         assert!(dir.join("run").join(f).exists(), "{f} missing");
     }
 }
