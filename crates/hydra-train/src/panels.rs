@@ -261,9 +261,21 @@ pub struct PanelWriter {
 }
 
 impl PanelWriter {
-    /// Panels of the run folder `run_dir`.
-    pub fn new(run_dir: &Path) -> Self {
-        Self { dir: run_dir.join("panels") }
+    /// Panels of the run folder `run_dir`, which has `epochs_done` epochs: panels of later
+    /// epochs (left by a run resumed from an earlier checkpoint) are removed, so that the
+    /// folder shows one run.
+    pub fn new(run_dir: &Path, epochs_done: usize) -> std::io::Result<Self> {
+        let dir = run_dir.join("panels");
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let epoch = name.to_str().and_then(|n| n.strip_prefix("epoch_")?.strip_suffix(".png")?.parse::<usize>().ok());
+                if epoch.is_some_and(|k| k > epochs_done) {
+                    std::fs::remove_file(e.path())?;
+                }
+            }
+        }
+        Ok(Self { dir })
     }
 
     /// The file of epoch `epoch`'s panel.
@@ -292,4 +304,24 @@ pub fn encode(panel: &Panel, title: &str) -> Vec<u8> {
         text.push(("error_top_m", format!("{top}")));
     }
     encode_rgb_png(&panel.image, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_run_drops_the_panels_of_epochs_it_will_redo() {
+        let run = std::env::temp_dir().join(format!("hydra-panels-{}", std::process::id()));
+        std::fs::create_dir_all(run.join("panels")).unwrap();
+        for e in [2, 4, 6] {
+            std::fs::write(PanelWriter::file(&run, e), b"png").unwrap();
+        }
+        std::fs::write(run.join("panels/notes.txt"), b"mine").unwrap();
+        PanelWriter::new(&run, 4).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(run.join("panels")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["epoch_0002.png", "epoch_0004.png", "notes.txt"]);
+        std::fs::remove_dir_all(&run).unwrap();
+    }
 }

@@ -64,7 +64,7 @@ impl Run {
         if !jsonl.is_file() {
             return Err(err(dir, "not a hydra run folder (it has no metrics.jsonl)"));
         }
-        let text = std::fs::read_to_string(&jsonl).map_err(|e| err(&jsonl, e.to_string()))?;
+        let text = crate::runlog::read_log(&jsonl).map_err(|e| err(&jsonl, e.to_string()))?;
         let (mut epochs, mut iters) = (Vec::new(), Vec::new());
         for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
             match v["kind"].as_str() {

@@ -21,7 +21,7 @@ impl RunLog {
         let jsonl = dir.join("metrics.jsonl");
         let mut keep = Vec::new();
         if let Some(limit) = resume_iteration {
-            if let Ok(text) = std::fs::read_to_string(&jsonl) {
+            if let Ok(text) = read_log(&jsonl) {
                 for line in text.lines() {
                     let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
                     if v["iteration"].as_u64().is_some_and(|i| i <= limit) {
@@ -86,6 +86,15 @@ impl RunLog {
     }
 
 }
+
+/// The text of a run's log file (bounded, regular files only: see `fsio::read_input`).
+pub fn read_log(path: &Path) -> std::io::Result<String> {
+    let bytes = hydra_model::fsio::read_input(path, MAX_LOG_BYTES)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The largest metrics.jsonl read back (about ten million logged iterations).
+pub const MAX_LOG_BYTES: u64 = 4 << 30;
 
 /// Every number (and boolean, as 0 or 1) of a JSON value as `(key, value)`, nested keys joined
 /// by `sep` after `prefix`.

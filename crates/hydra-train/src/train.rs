@@ -88,7 +88,7 @@ pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSumma
 pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &mut dyn Reporter, extra: &mut [&mut dyn Observer]) -> Result<TrainSummary, TrainError> {
     let mut log = RunLog::open(trainer.run_dir(), trainer.resumed_at).map_err(error::io(trainer.run_dir()))?;
     let mut plots = RunPlots::open(trainer.run_dir(), trainer.palette.names.clone());
-    let mut panels = PanelWriter::new(trainer.run_dir());
+    let mut panels = PanelWriter::new(trainer.run_dir(), trainer.epochs_done).map_err(error::io(trainer.run_dir()))?;
     let mut tb = TensorBoard::open(trainer.run_dir(), trainer.resumed_at, &opts.config.to_toml())?;
     let mut console = Console(report);
     let mut obs = Observers(vec![&mut console, &mut log, &mut plots, &mut panels, &mut tb]);

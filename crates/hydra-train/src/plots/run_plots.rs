@@ -140,7 +140,7 @@ impl RunPlots {
     /// (which [`crate::runlog::RunLog::open`] has already cut to the resumed iteration).
     pub fn open(dir: &Path, class_names: Vec<String>) -> Self {
         let (mut epochs, mut iters) = (Vec::new(), Vec::new());
-        if let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) {
+        if let Ok(text) = crate::runlog::read_log(&dir.join("metrics.jsonl")) {
             for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
                 match v["kind"].as_str() {
                     Some("epoch") => epochs.push(v),
