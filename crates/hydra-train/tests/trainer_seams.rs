@@ -138,3 +138,33 @@ fn the_objective_gives_the_gradient_that_is_applied() {
     assert_eq!((epochs.load(Ordering::Relaxed), calls.load(Ordering::Relaxed)), (3, steps));
     assert_eq!(parameters(&s.final_state), parameters(&initial), "zero gradients moved a parameter");
 }
+
+/// Finite losses whose gradient is infinite: the loss is multiplied by +inf before the
+/// backward pass, the reported total is the plain sum.
+struct InfiniteGradient;
+
+impl Objective for InfiniteGradient {
+    fn epoch_start(&mut self, _tasks: usize, _history: &LossHistory) {}
+    fn gradients(&mut self, module: &TrainModule, losses: &[Tensor<1>], _iteration: u64) -> Result<(f64, GradientsParams), NonFiniteLoss> {
+        let total = losses.iter().cloned().reduce(|a, b| a + b).unwrap();
+        let value = total.clone().into_scalar::<f32>() as f64;
+        Ok((value, GradientsParams::from_grads(total.mul_scalar(f32::INFINITY).backward(), module)))
+    }
+    fn task_weights(&self, _module: &TrainModule) -> Vec<f64> {
+        vec![1.0, 1.0]
+    }
+}
+
+#[test]
+fn a_non_finite_gradient_stops_training_with_clipping_off_too() {
+    for clip in ["0.0", "5.0"] {
+        let dir = scratch("seam-inf-gradient");
+        let opts = options(&dir, &[&format!("optimizer.grad_clip_norm={clip}")]);
+        let (mut trainer, data) = Trainer::start(&opts, &mut Silent).unwrap();
+        trainer.set_objective(Box::new(InfiniteGradient));
+        match run(trainer, data, &opts, &mut Silent, &mut []) {
+            Err(TrainError::NonFinite { what, epoch, iteration, .. }) => assert_eq!((what.as_str(), epoch, iteration), ("gradient", 1, 1), "clip {clip}"),
+            other => panic!("clip {clip}: an infinite gradient was applied: {:?}", other.map(|s| s.iterations)),
+        }
+    }
+}

@@ -63,13 +63,9 @@ impl Trainer {
     }
 
     /// The factor `optimizer.grad_clip_norm` scales the gradient by (1 when off); `None` when
-    /// the gradient's norm is not finite.
+    /// the gradient's norm is not finite, whether clipping is on or not.
     fn clip_scale(&self, module: &crate::train::TrainModule, grads: &GradientsParams) -> Option<f64> {
-        let max = self.config.optimizer.grad_clip_norm;
-        if max <= 0.0 {
-            return Some(1.0);
-        }
         let norm = grad_norm(module, grads);
-        norm.is_finite().then(|| Optimizer::clip_scale(norm, max))
+        norm.is_finite().then(|| Optimizer::clip_scale(norm, self.config.optimizer.grad_clip_norm))
     }
 }
