@@ -26,6 +26,28 @@ pub struct EarlyStopState {
     pub bad_validations: usize,
 }
 
+impl EarlyStopState {
+    /// A validation at `epoch` gave the monitored `value` ("higher is better", see
+    /// `components::monitor_value`): it improves when it beats the best by more than
+    /// `min_delta` (the first value always does). Returns whether it improved.
+    pub fn observe(&mut self, value: f64, min_delta: f64, epoch: usize) -> bool {
+        if self.best.is_none_or(|b| value > b + min_delta) {
+            self.best = Some(value);
+            self.best_epoch = Some(epoch);
+            self.bad_validations = 0;
+            true
+        } else {
+            self.bad_validations += 1;
+            false
+        }
+    }
+
+    /// Whether `patience` validations in a row have not improved.
+    pub fn exhausted(&self, patience: usize) -> bool {
+        self.bad_validations >= patience
+    }
+}
+
 /// The scalar part of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMeta {

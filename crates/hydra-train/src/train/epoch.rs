@@ -86,17 +86,9 @@ impl Trainer {
         let title = format!("epoch {}: the first {} validation images", self.epochs_done, st.samples().len());
         let panel = crate::panels::render(st.samples(), &self.palette, &title).map(|p| crate::panels::encode(&p, &title));
         let es_config = &self.config.early_stopping;
-        let es = &mut self.early_stopping;
         let mut improved = false;
         if let Some(value) = monitor_value(&es_config.monitor, &metrics) {
-            if es.best.is_none_or(|b| value > b + es_config.min_delta) {
-                es.best = Some(value);
-                es.best_epoch = Some(self.epochs_done);
-                es.bad_validations = 0;
-                improved = true;
-            } else {
-                es.bad_validations += 1;
-            }
+            improved = self.early_stopping.observe(value, es_config.min_delta, self.epochs_done);
         } else {
             obs.info(&format!(
                 "warning: validation gives no value for early_stopping.monitor = \"{}\" (no valid pixels); best weights and early stopping cannot follow it",
@@ -110,6 +102,6 @@ impl Trainer {
     /// Whether early stopping ends the run now.
     pub fn should_stop_early(&self) -> bool {
         let es = &self.config.early_stopping;
-        es.enabled && self.early_stopping.bad_validations >= es.patience
+        es.enabled && self.early_stopping.exhausted(es.patience)
     }
 }
