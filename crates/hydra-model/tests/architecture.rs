@@ -52,7 +52,7 @@ fn output_stride_is_four_for_any_size() {
     let device = Device::flex();
     let net = HydraNetConfig::new(6).init(&device);
     for (h, w, oh, ow) in [(480, 640, 120, 160), (370, 1226, 93, 307), (65, 97, 17, 25)] {
-        let out = net.forward(Tensor::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), &device));
+        let out = net.forward(hydra_testkit::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), line!() as u64, &device));
         let segm = out.segm.unwrap();
         let depth = out.depth.unwrap();
         assert_eq!(segm.dims(), [1, 6, oh, ow], "{h}x{w}");
@@ -66,7 +66,7 @@ fn output_stride_is_four_for_any_size() {
 fn every_parameter_receives_a_gradient_from_the_summed_loss() {
     let device = Device::flex().autodiff();
     let net = HydraNetConfig::new(5).with_tasks(vec![Task::Segmentation, Task::Depth, Task::Normals]).init(&device);
-    let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+    let x = hydra_testkit::random::<4>([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
     let out = net.forward(x);
     let loss = out.segm.unwrap().powf_scalar(2.0).mean() + out.depth.unwrap().abs().mean() + out.normal.unwrap().mean();
     let grads = loss.backward();

@@ -19,8 +19,8 @@ fn cpu_kernels_equal_the_portable_path_forward_and_backward() {
     let device = Device::flex().autodiff();
     for (h, w) in [(5, 7), (15, 20), (23, 31)] {
         // Integer values: many ties, so gradient routing is exercised.
-        let data = Tensor::<4>::random([2, 3, h, w], Distribution::Uniform(0.0, 4.0), &Device::flex()).floor();
-        let weights = Tensor::<4>::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let data = hydra_testkit::random::<4>([2, 3, h, w], Distribution::Uniform(0.0, 4.0), line!() as u64, &Device::flex()).floor();
+        let weights = hydra_testkit::random::<4>([2, 3, h, w], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
         let run = |f: fn(Tensor<4>) -> Tensor<4>| {
             let x = Tensor::<4>::from_data(data.clone().into_data(), &device).require_grad();
             let y = f(x.clone());
@@ -36,8 +36,8 @@ fn cpu_kernels_equal_the_portable_path_forward_and_backward() {
         close(&ga, &gb, 1e-5);
     }
     for (hi, wi, ho, wo) in [(15, 20, 30, 40), (12, 9, 47, 31), (40, 40, 13, 17)] {
-        let data = Tensor::<4>::random([2, 3, hi, wi], Distribution::Normal(0.0, 1.0), &Device::flex());
-        let weights = Tensor::<4>::random([2, 3, ho, wo], Distribution::Normal(0.0, 1.0), &device);
+        let data = hydra_testkit::random::<4>([2, 3, hi, wi], Distribution::Normal(0.0, 1.0), line!() as u64, &Device::flex());
+        let weights = hydra_testkit::random::<4>([2, 3, ho, wo], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
         let run = |portable: bool| {
             let x = Tensor::<4>::from_data(data.clone().into_data(), &device).require_grad();
             let y = if portable { resize_bilinear_portable(x.clone(), [ho, wo]) } else { resize_bilinear(x.clone(), [ho, wo]) };
@@ -59,7 +59,7 @@ fn relu6_kernel_equals_burn_relu6_forward_and_backward() {
     v[10] = 0.0;
     v[20] = 6.0;
     let data = TensorData::new(v, [2, 3, 10, 10]);
-    let w = Tensor::<4>::random([2, 3, 10, 10], Distribution::Normal(0.0, 1.0), &device);
+    let w = hydra_testkit::random::<4>([2, 3, 10, 10], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
     let run = |kernel: bool| {
         let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
         let y = if kernel { hydra_model::kernels::relu6(x.clone()) } else { burn::tensor::activation::relu6(x.clone()) };
@@ -80,8 +80,8 @@ fn relu6_kernel_equals_burn_relu6_forward_and_backward() {
 #[test]
 fn batch_norm_kernel_equals_burn_batch_norm_forward_and_backward() {
     let device = Device::flex().autodiff();
-    let data = Tensor::<4>::random([3, 4, 5, 6], Distribution::Normal(1.0, 2.0), &Device::flex()).into_data();
-    let w = Tensor::<4>::random([3, 4, 5, 6], Distribution::Normal(0.0, 1.0), &device);
+    let data = hydra_testkit::random::<4>([3, 4, 5, 6], Distribution::Normal(1.0, 2.0), line!() as u64, &Device::flex()).into_data();
+    let w = hydra_testkit::random::<4>([3, 4, 5, 6], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
     let run = |kernel: bool| {
         let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
         let gamma = Tensor::<1>::from_floats([0.5, 1.0, 1.5, 2.0], &device).require_grad();
@@ -109,7 +109,7 @@ fn batch_norm_kernel_equals_burn_batch_norm_forward_and_backward() {
 fn cross_entropy_kernel_equals_the_portable_loss_forward_and_backward() {
     use burn::tensor::Int;
     let device = Device::flex().autodiff();
-    let logits = Tensor::<4>::random([2, 5, 6, 7], Distribution::Normal(0.0, 3.0), &Device::flex()).into_data();
+    let logits = hydra_testkit::random::<4>([2, 5, 6, 7], Distribution::Normal(0.0, 3.0), line!() as u64, &Device::flex()).into_data();
     let mut labels: Vec<i64> = (0..2 * 6 * 7).map(|i| (i * 7 % 5) as i64).collect();
     labels[3] = 255;
     labels[40] = 255;
@@ -162,7 +162,7 @@ fn convolution_paths_equal_burn_conv2d_forward_and_backward() {
             .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
             .with_initializer(burn::nn::Initializer::Normal { mean: 0.0, std: 0.5 })
             .init(&device);
-        let data = Tensor::<4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data();
+        let data = hydra_testkit::random::<4>([2, cin, h, w], Distribution::Normal(0.0, 1.0), line!() as u64, &Device::flex()).into_data();
         let run = |ours: bool| {
             let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
             let y = if ours { hydra_model::kernels::conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
@@ -191,7 +191,7 @@ fn fused_depthwise_crp_equals_its_stages() {
     use hydra_model::crp::CrpConfig;
     use hydra_model::max_pool::max_pool_5x5_portable;
     let (c, h, w) = (6, 17, 23);
-    let clean: Vec<f32> = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data().try_into_vec::<f32>().unwrap();
+    let clean: Vec<f32> = hydra_testkit::random::<4>([2, c, h, w], Distribution::Normal(0.0, 1.0), line!() as u64, &Device::flex()).into_data().try_into_vec::<f32>().unwrap();
     let mut with_nan = clean.clone();
     with_nan[(c + 3) * h * w + 40] = f32::NAN; // a plane of the second image: it must spread through the pools
     for (device, v) in [(Device::flex(), with_nan), (Device::flex().autodiff(), clean)] {
@@ -251,7 +251,7 @@ fn fused_conv_batch_norm_equals_the_two_passes() {
         cb.bn.beta = Param::from_tensor(stats(2, -1.0, 1.0));
         cb.bn.running_mean = RunningState::new(stats(3, -0.01, 0.01));
         cb.bn.running_var = RunningState::new(stats(4, 1e-5, 1e-3));
-        let x = Tensor::<4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let x = hydra_testkit::random::<4>([2, cin, h, w], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
         let fused = vec4(cb.forward(x.clone()));
         let separate = vec4(cb.bn.forward_inference(hydra_model::kernels::conv2d(&cb.conv, x), relu6));
         let case = format!("cin {cin} cout {cout} k {k} s {stride} relu6 {relu6}");
@@ -272,8 +272,8 @@ fn fused_conv_add_relu6_equals_the_separate_operations() {
     let device = Device::flex();
     for (cin, cout, b, h, w) in [(24, 16, 1, 30, 40), (5, 7, 2, 3, 4)] {
         let conv = Conv2dConfig::new([cin, cout], [1, 1]).with_bias(false).init(&device);
-        let x = Tensor::<4>::random([b, cin, h, w], Distribution::Normal(0.0, 2.0), &device);
-        let mut av: Vec<f32> = Tensor::<4>::random([b, cout, h, w], Distribution::Normal(0.0, 4.0), &device).into_data().try_into_vec::<f32>().unwrap();
+        let x = hydra_testkit::random::<4>([b, cin, h, w], Distribution::Normal(0.0, 2.0), line!() as u64, &device);
+        let mut av: Vec<f32> = hydra_testkit::random::<4>([b, cout, h, w], Distribution::Normal(0.0, 4.0), line!() as u64, &device).into_data().try_into_vec::<f32>().unwrap();
         av[3] = f32::NAN;
         let a = Tensor::<4>::from_data(TensorData::new(av, [b, cout, h, w]), &device);
         let fused = vec4(hydra_model::kernels::conv_add_relu6(&conv, x.clone(), a.clone()));

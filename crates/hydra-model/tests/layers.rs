@@ -134,7 +134,7 @@ fn reference_resize(x: &[f32], [b, c, hi, wi]: [usize; 4], [ho, wo]: [usize; 2])
 fn bilinear_resize_matches_pytorch_semantics() {
     let device = Device::flex();
     for (hi, wi, ho, wo) in [(15, 20, 30, 40), (30, 40, 60, 80), (60, 80, 120, 160), (12, 9, 47, 31), (40, 40, 13, 17), (7, 5, 7, 5), (93, 307, 370, 1226)] {
-        let x = Tensor::<4>::random([2, 3, hi, wi], Distribution::Normal(0.0, 1.0), &device);
+        let x = hydra_testkit::random::<4>([2, 3, hi, wi], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
         let host = vec4(x.clone());
         let ours = vec4(resize_bilinear(x.clone(), [ho, wo]));
         let expected = reference_resize(&host, [2, 3, hi, wi], [ho, wo]);
@@ -175,7 +175,7 @@ fn bilinear_resize_backward_spreads_gradient_by_the_weights() {
 fn separable_max_pool_equals_the_direct_5x5_pool() {
     let device = Device::flex();
     for (h, w) in [(1, 1), (3, 4), (17, 23), (60, 80)] {
-        let x = Tensor::<4>::random([2, 4, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let x = hydra_testkit::random::<4>([2, 4, h, w], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
         assert_eq!(vec4(max_pool_5x5(x.clone())), vec4(max_pool_5x5_direct(x)), "{h}x{w}");
     }
 }

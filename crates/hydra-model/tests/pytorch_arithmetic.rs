@@ -115,7 +115,7 @@ fn batch_norm_inference_is_pytorchs_formula_bit_for_bit() {
 fn batch_norm_training_is_pytorchs_formula_bit_for_bit() {
     let device = Device::flex();
     let (b, c, h, w) = (3, 4, 11, 13);
-    let xv: Vec<f32> = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.7, 2.0), &device).into_data().try_into_vec::<f32>().unwrap();
+    let xv: Vec<f32> = hydra_testkit::random::<4>([b, c, h, w], Distribution::Normal(0.7, 2.0), line!() as u64, &device).into_data().try_into_vec::<f32>().unwrap();
     let (gamma, beta) = (values(c, 8, 0.5, 1.5), values(c, 9, -0.5, 0.5));
     let t = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [c]), &device);
     let (y, m, v) = hydra_model::kernels::batch_norm_train(Tensor::from_data(TensorData::new(xv.clone(), [b, c, h, w]), &device), t(&gamma), t(&beta), 1e-5);

@@ -65,7 +65,7 @@ fn official_layout_in_zip_f16_with_module_prefix_loads() {
 fn export_and_reimport_give_identical_outputs() {
     let device = Device::flex();
     let (net, _) = weights::load_model(&fixtures().join("hydranet40_s0.ckpt"), None, &device).unwrap();
-    let x = Tensor::<4>::random([1, 3, 96, 128], Distribution::Normal(0.0, 1.0), &device);
+    let x = hydra_testkit::random::<4>([1, 3, 96, 128], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
     let before = outputs(&net, x.clone());
     let dir = scratch("export");
     for name in ["w.safetensors", "w.bpk"] {
@@ -148,7 +148,7 @@ fn unknown_formats_are_named() {
 fn folded_batch_norm_exports_to_the_reference_layout_exactly() {
     let device = Device::flex();
     let (net, _) = weights::load_model(&fixtures().join("hydranet40_s0.ckpt"), None, &device).unwrap();
-    let x = Tensor::<4>::random([1, 3, 64, 96], Distribution::Normal(0.0, 1.0), &device);
+    let x = hydra_testkit::random::<4>([1, 3, 64, 96], Distribution::Normal(0.0, 1.0), line!() as u64, &device);
     let folded = net.fold_batch_norm();
     let want = outputs(&folded, x.clone());
     let unfolded = outputs(&net, x.clone());

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod random;
+pub use random::random;
+
 /// A fresh, empty directory for one test under the system's temp folder, removed when the
 /// value is dropped at the end of a passing test and kept when the test panics, for
 /// inspection. (Left behind, the scratch folders of one run of the suite came to over a
