@@ -29,6 +29,29 @@ fn small_state() -> StateDict {
     sd
 }
 
+/// What a read of a (possibly damaged) file must give: a weight file, or one line that names
+/// the file; within a bound that only a hang or a runaway allocation would break. Undamaged,
+/// the file must read back as written (`whole` = the original's tensors).
+fn check(path: &str, bytes: &[u8], damaged: bool, whole: Option<&StateDict>) -> Result<(), TestCaseError> {
+    let start = std::time::Instant::now();
+    let r = weights::from_bytes(Path::new(path), bytes);
+    prop_assert!(start.elapsed().as_secs_f64() < 10.0, "{path}: {:.1} s to read {} bytes", start.elapsed().as_secs_f64(), bytes.len());
+    match r {
+        Ok(f) => {
+            if let (false, Some(want)) = (damaged, whole) {
+                prop_assert_eq!(&f.state, want, "{} does not read back as written", path);
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            prop_assert!(damaged, "{path}: the undamaged file is refused: {msg}");
+            prop_assert!(!msg.contains('\n'), "{path}: a message of several lines: {msg}");
+            prop_assert!(msg.starts_with(path), "{path}: the message does not name the file: {msg}");
+        }
+    }
+    Ok(())
+}
+
 /// Apply `edits` (position, byte) and truncate to `len` (a fraction of the length).
 fn mutate(mut b: Vec<u8>, edits: &[(usize, u8)], cut: f64) -> Vec<u8> {
     let n = b.len();
@@ -43,29 +66,37 @@ fn mutate(mut b: Vec<u8>, edits: &[(usize, u8)], cut: f64) -> Vec<u8> {
 proptest! {
     #[test]
     fn torch_zip(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8), cut in 0.0f64..=1.0) {
-        let _ = weights::from_bytes(Path::new("f.pth"), &mutate(seed("tiny_zip.pth"), &edits, cut));
+        let b = seed("tiny_zip.pth");
+        let whole = weights::from_bytes(Path::new("f.pth"), &b).unwrap().state;
+        let m = mutate(b.clone(), &edits, cut);
+        check("f.pth", &m, m != b, Some(&whole))?;
     }
 
     #[test]
     fn torch_legacy(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8), cut in 0.0f64..=1.0) {
-        let _ = weights::from_bytes(Path::new("f.ckpt"), &mutate(seed("tiny_legacy.ckpt"), &edits, cut));
+        let b = seed("tiny_legacy.ckpt");
+        let whole = weights::from_bytes(Path::new("f.ckpt"), &b).unwrap().state;
+        let m = mutate(b.clone(), &edits, cut);
+        check("f.ckpt", &m, m != b, Some(&whole))?;
     }
 
     #[test]
     fn safetensors_files(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8), cut in 0.0f64..=1.0) {
         let b = safetensors::write(&small_state(), &Default::default());
-        let _ = weights::from_bytes(Path::new("f.safetensors"), &mutate(b, &edits, cut));
+        let m = mutate(b.clone(), &edits, cut);
+        check("f.safetensors", &m, m != b, Some(&small_state()))?;
     }
 
     #[test]
     fn native_files(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8), cut in 0.0f64..=1.0) {
         let b = native::write(&small_state(), &Default::default()).unwrap();
-        let _ = weights::from_bytes(Path::new("f.bpk"), &mutate(b, &edits, cut));
+        let m = mutate(b.clone(), &edits, cut);
+        check("f.bpk", &m, m != b, Some(&small_state()))?;
     }
 
     #[test]
     fn arbitrary_bytes(b in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = weights::from_bytes(Path::new("f"), &b);
+        check("f", &b, true, None)?;
         let mut pos = 0;
         let _ = weights::pickle::unpickle(&b, &mut pos, &mut |v| Ok(v));
     }

@@ -1,5 +1,5 @@
 //! Property tests (fuzzing) of the configuration parser and `--set` overrides: any text gives a
-//! configuration or a one-line error naming a key, never a panic.
+//! configuration (that loads again as itself) or a one-line error, never a panic.
 
 use hydra_train::config::Config;
 use proptest::prelude::*;
@@ -13,8 +13,10 @@ const KEYS: [&str; 12] = [
 proptest! {
     #[test]
     fn arbitrary_text(text in "[\\[\\]a-z_.=\"0-9, \n-]{0,300}") {
-        if let Err(e) = Config::from_toml(&text, &[]) {
-            prop_assert!(!e.0.is_empty());
+        match Config::from_toml(&text, &[]) {
+            // What loads is a configuration that loads again as itself.
+            Ok(c) => prop_assert_eq!(Config::from_toml(&c.to_toml(), &[]).unwrap(), c),
+            Err(e) => prop_assert!(!e.0.trim().is_empty() && !e.0.contains('\n'), "not one line: {:?}", e.0),
         }
     }
 
