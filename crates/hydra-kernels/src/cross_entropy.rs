@@ -10,7 +10,8 @@ use crate::on_flex;
 use crate::resize::resize_bilinear;
 
 /// Mean cross-entropy of `logits: [B, C, H, W]` against `labels: [B, H, W]` over pixels not
-/// labelled `ignore` (0, not NaN, when none is valid): `[1]`.
+/// labelled `ignore` (0, not NaN, when none is valid): `[1]`. A label outside `[0, C)` counts
+/// as unlabelled on every path (datasets refuse such labels when opened; PyTorch would raise).
 pub fn cross_entropy(logits: Tensor<4>, labels: Tensor<3, burn::tensor::Int>, ignore: i64) -> Tensor<1> {
     #[cfg(feature = "flex")]
     if on_flex(&logits) {
@@ -39,7 +40,8 @@ pub fn upsampled_cross_entropy(logits: Tensor<4>, labels: Tensor<3, burn::tensor
 
 /// [`cross_entropy`] from Burn operations (any backend).
 pub fn cross_entropy_portable(logits: Tensor<4>, labels: Tensor<3, burn::tensor::Int>, ignore: i64) -> Tensor<1> {
-    let valid = labels.clone().not_equal_elem(ignore);
+    let classes = logits.dims()[1] as i64;
+    let valid = labels.clone().not_equal_elem(ignore).bool_and(labels.clone().greater_equal_elem(0)).bool_and(labels.clone().lower_elem(classes));
     let safe = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<4>(1);
     let logp = burn::tensor::activation::log_softmax(logits, 1).gather(1, safe).squeeze_dim::<3>(1);
     let w = valid.float();

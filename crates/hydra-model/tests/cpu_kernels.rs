@@ -133,6 +133,32 @@ fn cross_entropy_kernel_equals_the_portable_loss_forward_and_backward() {
     assert!(vec4(x.grad(&g).unwrap()).iter().all(|v| *v == 0.0));
 }
 
+#[test]
+fn labels_outside_the_classes_count_as_unlabelled_on_every_path() {
+    use burn::tensor::Int;
+    let device = Device::flex().autodiff();
+    let logits = hydra_testkit::random::<4>([2, 5, 6, 7], Distribution::Normal(0.0, 3.0), line!() as u64, &Device::flex()).into_data();
+    let clean: Vec<i64> = (0..2 * 6 * 7).map(|i| (i * 3 % 5) as i64).collect();
+    let (mut odd, mut ignored) = (clean.clone(), clean.clone());
+    for (k, bad) in [(2, 5), (11, 7), (30, -1), (71, 254)] {
+        odd[k] = bad;
+        ignored[k] = 255;
+    }
+    let loss = |labels: &[i64], kernel: bool| {
+        let x = Tensor::<4>::from_data(logits.clone(), &device).require_grad();
+        let t = Tensor::<3, Int>::from_data(TensorData::new(labels.to_vec(), [2, 6, 7]), &device);
+        let l = if kernel { hydra_model::kernels::cross_entropy(x.clone(), t, 255) } else { hydra_model::kernels::cross_entropy_portable(x.clone(), t, 255) };
+        let g = l.clone().backward();
+        (vec1(l), vec4(x.grad(&g).unwrap()))
+    };
+    for kernel in [true, false] {
+        let (a, ga) = loss(&odd, kernel);
+        let (b, gb) = loss(&ignored, kernel);
+        assert_eq!(a, b, "kernel {kernel}: out-of-range labels are not the ignore label's");
+        assert_eq!(ga, gb, "kernel {kernel}");
+    }
+}
+
 /// hydra's convolution paths (depthwise 1×1 as a scale, dense 1×1 as a matrix product while
 /// training, the depthwise 3×3 CPU kernel, the dense 3×3 kernel of the heads) equal Burn's
 /// `conv2d`, forward and backward.
