@@ -241,5 +241,20 @@ mod tests {
         let p = Path::new("/nonexistent-dir-hydra/x.bin");
         let (path, _) = write_atomic(p, b"x").unwrap_err();
         assert_eq!(path, p);
+        // A write that fails halfway (a full disk, injected for this one file name) leaves
+        // the old file whole and no temporary file beside it.
+        let dir = std::env::temp_dir().join(format!("hydra-fsio-keep-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("keep-the-old-one.bin");
+        write_atomic(&p, b"the old content").unwrap();
+        // SAFETY: no other test of this crate reads the variable or writes a file of this name.
+        unsafe { std::env::set_var("HYDRA_FAULT_ENOSPC_MATCH", "keep-the-old-one") };
+        let (path, e) = write_atomic(&p, b"the new content, much longer than the old").unwrap_err();
+        unsafe { std::env::remove_var("HYDRA_FAULT_ENOSPC_MATCH") };
+        assert_eq!((path.as_path(), e.raw_os_error()), (p.as_path(), Some(28)));
+        assert_eq!(fs::read(&p).unwrap(), b"the old content");
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -71,6 +71,14 @@ fn predict_raw_reproduces_pytorch_and_writes_full_resolution_images() {
     let max: f32 = text.iter().find(|(k, _)| k == "depth_max_m").unwrap().1.parse().unwrap();
     let d16_max = *d16.data.iter().max().unwrap() as f32 / 5000.0;
     assert!((d16_max - max).abs() <= 0.5 / 5000.0 + 1e-6, "{d16_max} vs {max}");
+    // Every pixel: the raw depth (written beside it) upsampled to the input, |·| × 5000,
+    // rounded; one unit of slack where the two roundings of a half straddle.
+    let raw = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(depth.to_f32(), [1, 1, 120, 160]), &burn::tensor::Device::flex());
+    let up: Vec<f32> = hydra_model::resize::resize_bilinear(raw, [480, 640]).into_data().try_to_vec::<f32>().unwrap();
+    let off = d16.data.iter().zip(&up).filter(|&(&got, &m)| (got as f32 - (m.abs() * 5000.0).round().min(65535.0)).abs() > 1.0).count();
+    assert_eq!(off, 0, "pixels of depth16 that are not 5000 × the upsampled depth");
+    let exact = d16.data.iter().zip(&up).filter(|&(&got, &m)| got as f32 == (m.abs() * 5000.0).round()).count();
+    assert!(exact as f64 >= 0.999 * up.len() as f64, "{exact} of {} exact", up.len());
     // Labels: colours of the NYUv2 palette, argmax of the upsampled logits.
     let nyud_png = image_io::read_rgb(&out_dir.join("000464_segm.png")).unwrap();
     let palette = hydra_data::palette::Palette::nyud40();
