@@ -144,3 +144,59 @@ fn unwritable_output_folder_fails_cleanly() {
     let out = hydra(&["predict", "--weights", s(&ckpt), "--out", s(&file.join("sub")), s(&img)]);
     assert_clean_failure(&out, "a-file/sub");
 }
+
+/// Pixels of an RGB image as colours.
+fn colours(img: &image_io::RgbImage) -> Vec<[u8; 3]> {
+    img.data.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+}
+
+#[test]
+fn colour_maps_depth_scale_and_config_change_only_what_they_name() {
+    let dir = scratch("predict-options");
+    let ckpt = fixtures().join("pytorch/hydranet40_s0.ckpt");
+    let img = fixtures().join("samples/nyud/000464.png");
+    let run = |name: &str, weights: &Path, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec!["predict", "--weights", s(weights), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        args.push(s(&img));
+        let o = hydra(&args);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    // The same labels in another palette (a palette file) and depth at another scale.
+    let palette = dir.join("classes.txt");
+    let lines: String = (0..40).map(|k| format!("{} {} {} class {k}\n", k * 6, 255 - k * 6, (k * 37) % 256)).collect();
+    std::fs::write(&palette, lines).unwrap();
+    let nyud = run("nyud", &ckpt, &[]);
+    let custom = run("custom", &ckpt, &["--colormap", s(&palette), "--depth-scale", "1000"]);
+    let p_nyud = hydra_data::palette::Palette::nyud40();
+    let a = colours(&image_io::read_rgb(&nyud.join("000464_segm.png")).unwrap());
+    let c = colours(&image_io::read_rgb(&custom.join("000464_segm.png")).unwrap());
+    let mut classes = std::collections::BTreeSet::new();
+    for (x, y) in a.iter().zip(&c) {
+        let k = p_nyud.colors.iter().position(|c| c == x).expect("a NYUDv2 colour");
+        classes.insert(k);
+        assert_eq!(*y, [(k * 6) as u8, (255 - k * 6) as u8, ((k * 37) % 256) as u8], "class {k}");
+    }
+    assert!(classes.len() >= 3, "the frame shows several classes: {classes:?}");
+    let d5 = image_io::read_depth16(&nyud.join("000464_depth16.png")).unwrap();
+    let d1 = image_io::read_depth16(&custom.join("000464_depth16.png")).unwrap();
+    assert!(d5.data.iter().zip(&d1.data).all(|(&f, &o)| (f as f32 / 5.0 - o as f32).abs() <= 0.61), "depth16 is not depth × scale");
+    assert_eq!(std::fs::read(nyud.join("000464_depth.png")).unwrap(), std::fs::read(custom.join("000464_depth.png")).unwrap(), "the colour depth image does not depend on the scale");
+    // A palette with fewer colours than the network has classes is refused.
+    let o = hydra(&["predict", "--weights", s(&ckpt), "--colormap", "kitti", "--out", s(&dir.join("x")), s(&img)]);
+    assert_clean_failure(&o, "6 colours for a network of 40 classes");
+    // A 6-class network: `--colormap kitti` and `--config` (the quickstart's synthetic palette)
+    // colour the same labels.
+    let six = dir.join("six.bpk");
+    hydra_model::weights::save(&hydra_model::HydraNetConfig::new(6).init(&burn::tensor::Device::flex()), &six).unwrap();
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
+    let k = colours(&image_io::read_rgb(&run("kitti", &six, &["--colormap", "kitti"]).join("000464_segm.png")).unwrap());
+    let q = colours(&image_io::read_rgb(&run("config", &six, &["--config", s(&quickstart)]).join("000464_segm.png")).unwrap());
+    let (p_kitti, p_synth) = (hydra_data::palette::Palette::kitti6(), hydra_train::setup::palette_named("synthetic").unwrap());
+    for (x, y) in k.iter().zip(&q) {
+        let class = p_kitti.colors.iter().position(|c| c == x).expect("a KITTI colour");
+        assert_eq!(*y, p_synth.color(class), "class {class}");
+    }
+}
