@@ -1,0 +1,45 @@
+//! `hydra bench` reports what it measured consistently: the asked repeats, min ≤ median ≤ max,
+//! the rate = images per run / median, a peak RSS between the process's start and the
+//! machine's memory, and runs that fit in the time the command took. (Figures, not speed:
+//! nothing here depends on how fast the machine is.)
+
+mod common;
+
+use common::{hydra_env, scratch, text};
+
+fn bench(args: &[&str], json: &std::path::Path) -> (serde_json::Value, f64) {
+    let mut a = vec!["bench"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let start = std::time::Instant::now();
+    let o = hydra_env(&a, &[]);
+    let wall = start.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{args:?}: {}", text(&o).1);
+    (serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap(), wall)
+}
+
+#[test]
+fn bench_reports_consistent_figures() {
+    let dir = scratch("bench");
+    let mem_total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next()?.split_whitespace().nth(1)?.parse::<f64>().ok()).map(|kb| kb * 1024.0);
+    for (args, batch, name) in [
+        (vec!["infer", "--size", "64x96", "--batch", "2", "--warmup", "1", "--repeats", "4"], 2.0, "infer_64x96_b2"),
+        (vec!["train", "--size", "64x64", "--batch", "2", "--warmup", "1", "--repeats", "3"], 2.0, "train_step_64x64_b2"),
+    ] {
+        let (v, wall) = bench(&args, &dir.join("b.json"));
+        assert_eq!(v["name"], name);
+        let t = &v["timing_s"];
+        let repeats = args[args.iter().position(|a| *a == "--repeats").unwrap() + 1].parse::<u64>().unwrap();
+        assert_eq!(t["repeats"].as_u64(), Some(repeats));
+        let (min, med, max) = (t["min"].as_f64().unwrap(), t["median"].as_f64().unwrap(), t["max"].as_f64().unwrap());
+        assert!(0.0 < min && min <= med && med <= max, "{t}");
+        assert!((v["rate"].as_f64().unwrap() - batch / med).abs() <= 1e-9 * batch / med, "rate = images / median: {v}");
+        assert_eq!(v["rate_unit"], "images/s");
+        assert!(min * repeats as f64 <= wall, "{repeats} runs of at least {min} s in {wall} s");
+        let rss = v["peak_rss_bytes"].as_f64().unwrap();
+        assert!(rss > 4e6, "peak RSS {rss}");
+        if let Some(total) = mem_total {
+            assert!(rss < total, "peak RSS {rss} over the machine's {total}");
+        }
+    }
+}
