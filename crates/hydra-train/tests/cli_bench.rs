@@ -24,6 +24,7 @@ fn bench_reports_consistent_figures() {
     let mem_total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next()?.split_whitespace().nth(1)?.parse::<f64>().ok()).map(|kb| kb * 1024.0);
     for (args, batch, name) in [
         (vec!["infer", "--size", "64x96", "--batch", "2", "--warmup", "1", "--repeats", "4"], 2.0, "infer_64x96_b2"),
+        (vec!["infer", "--size", "64x96", "--batch", "2", "--warmup", "1", "--repeats", "4", "--fold-bn"], 2.0, "infer_64x96_b2_foldbn"),
         (vec!["train", "--size", "64x64", "--batch", "2", "--warmup", "1", "--repeats", "3"], 2.0, "train_step_64x64_b2"),
     ] {
         let (v, wall) = bench(&args, &dir.join("b.json"));
