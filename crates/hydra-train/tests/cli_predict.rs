@@ -200,3 +200,25 @@ fn colour_maps_depth_scale_and_config_change_only_what_they_name() {
         assert_eq!(*y, p_synth.color(class), "class {class}");
     }
 }
+
+#[test]
+fn an_image_s_files_appear_together_or_not_at_all() {
+    let dir = scratch("predict-group");
+    let (a, b, c) = (dir.join("x_segm.png"), dir.join("x_depth.png"), dir.join("x_depth16.png"));
+    std::fs::write(&a, b"old segm").unwrap();
+    // The third file's name is taken by a folder: the group fails there, before any commit.
+    std::fs::create_dir(&c).unwrap();
+    let group = vec![(a.clone(), b"new segm".to_vec()), (b.clone(), b"new depth".to_vec()), (c.clone(), b"new depth16".to_vec())];
+    let (failed, _) = hydra_train::predict::write_group(&group, &hydra_model::fsio::Inputs::new()).unwrap_err();
+    assert_eq!(failed, c);
+    assert_eq!(std::fs::read(&a).unwrap(), b"old segm", "a file of the failed group was replaced");
+    assert!(!b.exists(), "a file of the failed group appeared");
+    assert_eq!(files_in(&dir), ["x_depth16.png", "x_segm.png"], "no temporary file is left");
+    // With the way clear, the whole group appears.
+    std::fs::remove_dir(&c).unwrap();
+    hydra_train::predict::write_group(&group, &hydra_model::fsio::Inputs::new()).unwrap();
+    for (p, bytes) in &group {
+        assert_eq!(&std::fs::read(p).unwrap(), bytes);
+    }
+    assert_eq!(files_in(&dir).len(), 3);
+}
