@@ -19,6 +19,7 @@
 
 #[macro_use]
 mod multiversion;
+pub use multiversion::{active_level, allowed_level};
 pub mod affine;
 pub mod batch_norm;
 pub mod conv;

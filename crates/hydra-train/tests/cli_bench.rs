@@ -44,3 +44,18 @@ fn bench_reports_consistent_figures() {
         }
     }
 }
+
+#[test]
+fn hydra_cpu_level_narrows_the_kernels_path() {
+    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let has = |f: &str| flags.lines().find(|l| l.starts_with("flags")).is_some_and(|l| l.split_whitespace().any(|x| x == f));
+    let widest = if has("avx512f") && has("avx512bw") && has("avx512vl") { "avx512" } else if has("avx2") && has("fma") { "avx2" } else { "baseline" };
+    let avx2 = if widest == "baseline" { "baseline" } else { "avx2" };
+    // Empty: the default (so that a suite run with the variable set still checks it).
+    for (level, want) in [("", widest), ("avx2", avx2), ("baseline", "baseline")] {
+        let env = [("HYDRA_CPU_LEVEL", level)];
+        let o = hydra_env(&["bench", "infer", "--size", "32x32", "--warmup", "0", "--repeats", "1"], &env);
+        assert!(o.status.success(), "{}", text(&o).1);
+        assert!(text(&o).0.contains(&format!("hydra CPU kernels {want}")), "{level:?}: {}", text(&o).0);
+    }
+}

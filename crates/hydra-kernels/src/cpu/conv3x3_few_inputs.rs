@@ -42,7 +42,7 @@ pub fn conv3x3_few_inputs(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cou
 /// [`conv3x3_few_inputs`] should not be used).
 pub fn has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("fma");
+    return crate::multiversion::allowed_level() >= 1 && std::arch::is_x86_feature_detected!("fma");
     #[cfg(not(target_arch = "x86_64"))]
     return cfg!(target_arch = "aarch64");
 }

@@ -105,7 +105,7 @@ pub fn run(a: Args) -> Result<()> {
     let batch = a.batch.unwrap_or(if a.what == What::Infer { 1 } else { 4 });
     check_limits(&a, batch, h, w)?;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
-    println!("hydra bench {:?}: {h}x{w}, batch {batch}, backend {}, threads {threads}", a.what, a.backend);
+    println!("hydra bench {:?}: {h}x{w}, batch {batch}, backend {}, threads {threads}, hydra CPU kernels {}", a.what, a.backend, hydra_model::kernels::active_level());
     let result = match a.what {
         What::Infer => {
             let device = super::device(&a.backend)?;
