@@ -222,3 +222,93 @@ fn an_image_s_files_appear_together_or_not_at_all() {
     }
     assert_eq!(files_in(&dir).len(), 3);
 }
+
+/// `file` (safetensors) with every F32 tensor stored as F64 instead (the same values).
+fn as_float64(file: &Path, out: &Path) {
+    let bytes = std::fs::read(file).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let (mut new_header, mut new_data) = (serde_json::Map::new(), Vec::new());
+    let mut names: Vec<&String> = header.keys().filter(|k| *k != "__metadata__").collect();
+    names.sort_by_key(|k| header[*k]["data_offsets"][0].as_u64().unwrap());
+    for k in names {
+        let v = &header[k];
+        let [a, b] = [0, 1].map(|i| v["data_offsets"][i].as_u64().unwrap() as usize);
+        let start = new_data.len();
+        let dtype = if v["dtype"] == "F32" {
+            for c in data[a..b].chunks_exact(4) {
+                new_data.extend_from_slice(&(f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes());
+            }
+            "F64"
+        } else {
+            new_data.extend_from_slice(&data[a..b]);
+            v["dtype"].as_str().unwrap()
+        };
+        new_header.insert(k.clone(), serde_json::json!({"dtype": dtype, "shape": v["shape"], "data_offsets": [start, new_data.len()]}));
+    }
+    // The metadata without hydra's checksum (of the float32 bytes), as another tool writes it.
+    if let Some(serde_json::Value::Object(m)) = header.get("__metadata__") {
+        let mut m = m.clone();
+        m.remove("hydra.crc32");
+        new_header.insert("__metadata__".into(), serde_json::Value::Object(m));
+    }
+    let mut h = serde_json::to_vec(&new_header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out_bytes = (h.len() as u64).to_le_bytes().to_vec();
+    out_bytes.extend_from_slice(&h);
+    out_bytes.extend_from_slice(&new_data);
+    std::fs::write(out, out_bytes).unwrap();
+}
+
+#[test]
+fn float64_weights_and_the_kitti_and_three_task_layouts_predict() {
+    let dir = scratch("predict-layouts");
+    let device = burn::tensor::Device::flex();
+    // float64 safetensors (as `model.double()` then save_file writes): the same outputs, exactly.
+    let st = dir.join("m.safetensors");
+    assert!(hydra(&["export", "--weights", s(&fixtures().join("pytorch/hydranet40_s0.ckpt")), "--out", s(&st)]).status.success());
+    let st64 = dir.join("m64.safetensors");
+    as_float64(&st, &st64);
+    let img = fixtures().join("samples/nyud/000464.png");
+    for (name, w) in [("f32", &st), ("f64", &st64)] {
+        let o = hydra(&["predict", "--weights", s(w), "--raw", "--out", s(&dir.join(name)), s(&img)]);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in ["000464_segm.npy", "000464_depth.npy", "000464_segm.png", "000464_depth16.png"] {
+        assert_eq!(std::fs::read(dir.join("f32").join(f)).unwrap(), std::fs::read(dir.join("f64").join(f)).unwrap(), "{f}");
+    }
+    // Three tasks: `<stem>_normal.png` is the raw normals made unit length, (n + 1) × 127.5.
+    let three = dir.join("three.bpk");
+    hydra_model::weights::save(&hydra_model::HydraNetConfig::new(40).with_tasks(vec![hydra_model::Task::Segmentation, hydra_model::Task::Depth, hydra_model::Task::Normals]).with_init(hydra_model::InitScheme::Kaiming).init(&device), &three).unwrap();
+    let o = hydra(&["predict", "--weights", s(&three), "--raw", "--out", s(&dir.join("three")), s(&img)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw = npy::read(&dir.join("three/000464_normal.npy")).unwrap();
+    assert_eq!(raw.shape, vec![3, 120, 160]);
+    let n = raw.to_f32();
+    let png = image_io::read_rgb(&dir.join("three/000464_normal.png")).unwrap();
+    assert_eq!((png.width, png.height), (160, 120));
+    for i in 0..120 * 160 {
+        let v = [n[i], n[19200 + i], n[38400 + i]];
+        let len = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        assert!(len > 1e-3, "pixel {i}: normals of length {len} say nothing");
+        for c in 0..3 {
+            let want = ((v[c] / len + 1.0) * 127.5).round();
+            assert!((png.data[i * 3 + c] as f32 - want).abs() <= 1.0, "pixel {i} channel {c}");
+        }
+    }
+    // KITTI: 6 classes on a 370×1226 frame: outputs at stride 4 (93×307), images at the input
+    // size, in the KITTI palette.
+    let kitti = dir.join("kitti.bpk");
+    hydra_model::weights::save(&hydra_model::HydraNetConfig::new(6).init(&device), &kitti).unwrap();
+    let frame = fixtures().join("samples/kitti/000099.png");
+    let o = hydra(&["predict", "--weights", s(&kitti), "--colormap", "kitti", "--raw", "--out", s(&dir.join("kitti")), s(&frame)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(npy::read(&dir.join("kitti/000099_segm.npy")).unwrap().shape, vec![6, 93, 307]);
+    let segm = image_io::read_rgb(&dir.join("kitti/000099_segm.png")).unwrap();
+    assert_eq!((segm.width, segm.height), (1226, 370));
+    let palette = hydra_data::palette::Palette::kitti6();
+    assert!(colours(&segm).iter().all(|c| palette.colors.contains(c)));
+}
