@@ -54,6 +54,10 @@ fn rmse_and_loss_improve_downwards() {
 fn combined_is_the_mean_of_miou_and_delta1_with_fallbacks() {
     let both = EvalMetrics { segmentation: seg(0.4), depth: dep(1.0, 0.6), loss: Some(3.0), ..Default::default() };
     assert_eq!(monitor_value("combined", &both), Some(0.5));
+    // Each named monitor reads its own metric, whatever else was evaluated.
+    assert_eq!(monitor_value("miou", &both), Some(0.4));
+    assert_eq!(monitor_value("rmse", &both), Some(-1.0));
+    assert_eq!(monitor_value("loss", &both), Some(-3.0));
     let seg_only = EvalMetrics { segmentation: seg(0.4), loss: Some(3.0), ..Default::default() };
     assert_eq!(monitor_value("combined", &seg_only), Some(0.4));
     let depth_only = EvalMetrics { depth: dep(1.0, 0.6), loss: Some(3.0), ..Default::default() };
