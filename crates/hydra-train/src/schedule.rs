@@ -65,6 +65,10 @@ mod tests {
         assert!(c.factor(100).abs() < 1e-12);
         let p = s(ScheduleKind::Poly { power: 0.9, min_factor: 0.0 });
         assert!((p.factor(50) - 0.5f64.powf(0.9)).abs() < 1e-12);
+        // With a floor (PyTorch's PolynomialLR has none): min + (1 − min)(1 − t/T)^p.
+        let p = s(ScheduleKind::Poly { power: 2.0, min_factor: 0.1 });
+        assert!((p.factor(50) - (0.1 + 0.9 * 0.25)).abs() < 1e-12);
+        assert!((p.factor(100) - 0.1).abs() < 1e-12);
     }
 
     #[test]
