@@ -174,14 +174,6 @@ impl Optimizer {
     pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
         if max_norm <= 0.0 { 1.0 } else { (max_norm / (norm + 1e-6)).min(1.0) }
     }
-
-    /// Number of slots per parameter of this rule.
-    pub fn slots(&self) -> usize {
-        match self.kind {
-            OptimizerKind::Sgd { momentum, .. } => usize::from(momentum != 0.0),
-            _ => 2,
-        }
-    }
 }
 
 #[cfg(test)]
