@@ -153,5 +153,11 @@ mod tests {
         let pred = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -3.0, 0.0], [1, 3, 1, 3]), &d);
         let target = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 3, 1, 3]), &d);
         assert!((scalar(normal_loss(pred, target)) - 1.0).abs() < 1e-6);
+        // Alone, the scaled prediction in the target's direction costs nothing: the loss sees
+        // directions only (a mutant dividing by the norm differently went unnoticed above,
+        // where its two errors cancelled).
+        let pred = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 2.0, 0.0], [1, 3, 1, 1]), &d);
+        let target = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 0.0], [1, 3, 1, 1]), &d);
+        assert!(scalar(normal_loss(pred, target)).abs() < 1e-6);
     }
 }
