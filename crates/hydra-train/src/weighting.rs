@@ -116,6 +116,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_task_gets_its_own_fixed_weight() {
+        assert_eq!([Task::Segmentation, Task::Depth, Task::Normals].map(|t| fixed_weight(t, 0.3, 0.6, 0.1)), [0.3, 0.6, 0.1]);
+    }
+
+    #[test]
+    fn effective_weights_are_half_exp_minus_s_for_uncertainty_and_as_given_otherwise() {
+        let d = Device::flex();
+        let u = UncertaintyWeights { log_vars: Param::from_tensor(Tensor::from_floats([0.0f32, std::f32::consts::LN_2, -1.0], &d)) };
+        let got = Weighting::Uncertainty.effective(&[9.0, 9.0, 9.0], Some(&u));
+        let want = [0.5, 0.25, 0.5 * std::f64::consts::E];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{got:?}");
+        }
+        assert_eq!(got.len(), 3);
+        assert_eq!(Weighting::Fixed(vec![0.3, 0.7]).effective(&[0.3, 0.7], None), vec![0.3, 0.7]);
+        assert_eq!(Weighting::Dwa { temperature: 2.0 }.effective(&[1.2, 0.8], None), vec![1.2, 0.8]);
+    }
+
+    #[test]
     fn dwa_weights_follow_the_published_formula() {
         let w = Weighting::Dwa { temperature: 2.0 };
         let mut h = LossHistory::default();
