@@ -1,8 +1,9 @@
-"""Make reference checkpoints and expected outputs with the PyTorch reference (the script that
-made fixtures/pytorch/hydranet40_s0* and mobilenet_v2_tv_s0*: scripts/check_fixtures.py runs it
-with `fixtures/pytorch --seed 0 --classes 40 --image fixtures/samples/nyud/000464.png --legacy`).
+"""Make reference checkpoints and expected outputs with the PyTorch reference
+(scripts/hydranet_torch.py): the script that made fixtures/pytorch/hydranet40_s0* and
+mobilenet_v2_tv_s0*; scripts/check_fixtures.py runs it with
+`fixtures/pytorch --seed 0 --classes 40 --image fixtures/samples/nyud/000464.png --legacy`.
 
-usage: make_fixtures.py OUT_DIR --seed S --classes N --image PNG [--legacy] [--prefix module.]
+usage: make_parity_fixtures.py OUT_DIR --seed S --classes N --image PNG [--legacy] [--prefix module.]
 Writes into OUT_DIR:
   hydranet{N}_s{S}.ckpt          dict {'state_dict': ...} (legacy pickle if --legacy, else zip)
   hydranet{N}_s{S}_{stem}_segm.npy   float32 [N, H/4, W/4] logits for the image
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hydranet_ref import HydraNetRef
+from hydranet_torch import HydraNet
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float64)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float64)
@@ -93,7 +94,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     g = torch.Generator().manual_seed(a.seed)
     x = load_image(a.image)
-    m = HydraNetRef(a.classes)
+    m = HydraNet(a.classes)
     realistic(m, x, g)
     name = f"hydranet{a.classes}_s{a.seed}"
     sd = {a.prefix + k: v for k, v in m.state_dict().items()}
