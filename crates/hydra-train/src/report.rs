@@ -64,15 +64,7 @@ impl Run {
         if !jsonl.is_file() {
             return Err(err(dir, "not a hydra run folder (it has no metrics.jsonl)"));
         }
-        let text = crate::runlog::read_log(&jsonl).map_err(|e| err(&jsonl, e.to_string()))?;
-        let (mut epochs, mut iters) = (Vec::new(), Vec::new());
-        for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-            match v["kind"].as_str() {
-                Some("epoch") => epochs.push(v),
-                Some("iter") => iters.push(v),
-                _ => {}
-            }
-        }
+        let (epochs, iters) = crate::runlog::read_records(&jsonl).map_err(|e| err(&jsonl, e.to_string()))?;
         let config_path = dir.join("config.toml");
         let config = hydra_model::fsio::read_text(&config_path).map_err(|e| err(&config_path, e.to_string()))?;
         Ok(Self {

@@ -37,7 +37,7 @@ fn first_line(path: &str) -> Option<String> {
 }
 
 /// The CPU's model name and which of the features hydra looks at it has (from
-/// `/proc/cpuinfo`; "unknown" elsewhere).
+/// `/proc/cpuinfo`; the architecture's name and no features elsewhere).
 pub fn cpu() -> (String, Vec<String>) {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string());
@@ -45,6 +45,11 @@ pub fn cpu() -> (String, Vec<String>) {
     let flags: Vec<String> = field("flags").unwrap_or_default().split_whitespace().map(str::to_string).collect();
     let wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"];
     (model, wanted.iter().filter(|w| flags.iter().any(|f| f == *w)).map(|w| w.to_string()).collect())
+}
+
+/// This machine's host name ("localhost" when it cannot be read).
+pub fn host() -> String {
+    first_line("/proc/sys/kernel/hostname").unwrap_or_else(|| "localhost".into())
 }
 
 /// This session, on this machine.
@@ -61,7 +66,7 @@ pub fn this_session(backend: &str, device: &str, resumed_at: Option<u64>) -> Ses
         logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         threads: rayon::current_num_threads(),
         os: format!("{} {}", std::env::consts::OS, first_line("/proc/sys/kernel/osrelease").unwrap_or_default()).trim().to_string(),
-        host: first_line("/proc/sys/kernel/hostname").unwrap_or_else(|| "localhost".into()),
+        host: host(),
     }
 }
 

@@ -93,6 +93,20 @@ pub fn read_log(path: &Path) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The epoch records and the logged-iteration records of the run log `path` (metrics.jsonl),
+/// each in order; lines that are not JSON records are skipped.
+pub fn read_records(path: &Path) -> std::io::Result<(Vec<Value>, Vec<Value>)> {
+    let (mut epochs, mut iters) = (Vec::new(), Vec::new());
+    for v in read_log(path)?.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        match v["kind"].as_str() {
+            Some("epoch") => epochs.push(v),
+            Some("iter") => iters.push(v),
+            _ => {}
+        }
+    }
+    Ok((epochs, iters))
+}
+
 /// The largest metrics.jsonl read back (about ten million logged iterations).
 pub const MAX_LOG_BYTES: u64 = 4 << 30;
 

@@ -156,7 +156,7 @@ impl TensorBoard {
             move |source| TrainError::Io { path: p, source }
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+        let host = crate::run_info::host();
         let path = dir.join(format!("events.out.tfevents.{}.{host}.{}", now() as u64, std::process::id()));
         let dest = hydra_model::fsio::destination(&path).map_err(io(&path))?;
         let file = std::fs::OpenOptions::new().create_new(true).write(true).open(&dest).map_err(io(&path))?;

@@ -87,3 +87,8 @@ pub fn text(o: &std::process::Output) -> (String, String) {
 pub fn selftest_fixtures() -> hydra_train::selftest::Fixtures {
     hydra_train::selftest::Fixtures::open(fixtures()).unwrap()
 }
+
+/// The learned parameters of a state dict (BatchNorm's buffers left out), as `(key, values)`.
+pub fn parameters(sd: &hydra_model::StateDict) -> Vec<(String, Vec<f32>)> {
+    sd.iter().filter(|(k, _)| !hydra_model::state::is_buffer_key(k)).map(|(k, t)| (k.to_string(), t.to_f32())).collect()
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{scratch, tiny_config};
+use common::{parameters, scratch, tiny_config};
 use hydra_model::weights::is_encoder_key;
 use hydra_train::config::Config;
 use hydra_train::train::{Resume, Silent, TrainOptions, Trainer};
@@ -19,14 +19,11 @@ fn one_step(encoder_lr: f64, decoder_lr: f64) -> Vec<(String, Vec<f32>, Vec<f32>
     let cfg = tiny_config(&dir, &dir.join("run"), &extra);
     let config = Config::from_file(&cfg, &[]).unwrap();
     let (mut trainer, data) = Trainer::start(&TrainOptions { config, resume: Resume::No, stop_after_epochs: None, allow_config_change: false }, &mut Silent).unwrap();
-    let params = |t: &Trainer| -> Vec<(String, Vec<f32>)> {
-        t.module().net.state_dict().iter().filter(|(k, _)| !k.contains("running_") && !k.contains("num_batches")).map(|(k, v)| (k.to_string(), v.to_f32())).collect()
-    };
-    let before = params(&trainer);
+    let before = parameters(&trainer.module().net.state_dict());
     let epoch = trainer.begin_epoch();
     let batch = data.train.epoch(epoch as u64, 0).next().unwrap().unwrap();
     trainer.step(batch, epoch).unwrap();
-    params(&trainer).into_iter().zip(before).map(|((k, after), (_, before))| (k, before, after)).collect()
+    parameters(&trainer.module().net.state_dict()).into_iter().zip(before).map(|((k, after), (_, before))| (k, before, after)).collect()
 }
 
 /// `Σ Δ'·Δ / Σ Δ²` over the keys `pick` selects: how many times `base`'s step `other` took.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use common::{scratch, tiny_config};
+use common::{parameters, scratch, tiny_config};
 use hydra_train::config::Config;
 use hydra_train::grad_sync::GradientSync;
 use hydra_train::objective::{LossWeighting, NonFiniteLoss, Objective};
@@ -78,10 +78,6 @@ impl GradientSync for DropAll {
         self.0.fetch_add(1, Ordering::Relaxed);
         GradientsParams::new()
     }
-}
-
-fn parameters(sd: &hydra_model::StateDict) -> Vec<(String, Vec<f32>)> {
-    sd.iter().filter(|(k, _)| !k.contains("running_") && !k.contains("num_batches")).map(|(k, t)| (k.to_string(), t.to_f32())).collect()
 }
 
 #[test]

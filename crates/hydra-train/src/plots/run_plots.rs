@@ -139,16 +139,7 @@ impl RunPlots {
     /// The plots of `dir` (`dir/plots/`), continuing from the records in `dir/metrics.jsonl`
     /// (which [`crate::runlog::RunLog::open`] has already cut to the resumed iteration).
     pub fn open(dir: &Path, class_names: Vec<String>) -> Self {
-        let (mut epochs, mut iters) = (Vec::new(), Vec::new());
-        if let Ok(text) = crate::runlog::read_log(&dir.join("metrics.jsonl")) {
-            for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-                match v["kind"].as_str() {
-                    Some("epoch") => epochs.push(v),
-                    Some("iter") => iters.push(v),
-                    _ => {}
-                }
-            }
-        }
+        let (epochs, iters) = crate::runlog::read_records(&dir.join("metrics.jsonl")).unwrap_or_default();
         Self { dir: dir.join("plots"), class_names, epochs, iters }
     }
 
