@@ -17,6 +17,7 @@ pub mod hydranet;
 pub mod init;
 pub mod inverted_residual;
 pub mod max_pool;
+pub mod onnx;
 pub mod resize;
 pub mod state;
 pub mod weights;

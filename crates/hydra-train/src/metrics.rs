@@ -316,4 +316,147 @@ mod tests {
         // (+0.1 + 0 + 0.1 + 0) / 4
         assert!((delta_m(&multi, &[st_seg, st_dep]).unwrap() - 0.05).abs() < 1e-12);
     }
+
+    /// A seeded stream for the tests below (SplitMix64).
+    struct Stream(u64);
+    impl Stream {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn int(&mut self, lo: i64, hi: i64) -> i64 {
+            lo + (self.next() % (hi - lo + 1) as u64) as i64
+        }
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn segmentation_metrics_follow_their_definitions_on_seeded_pixels() {
+        // Labels outside [0, C) other than the ignore value, and predictions outside [0, C),
+        // count nowhere; every metric recomputed from the pixel list by its definition.
+        let (c, ignore) = (5usize, 255i64);
+        let mut s = Stream(7);
+        let gt: Vec<i64> = (0..4000).map(|_| if s.int(0, 9) == 0 { ignore } else { s.int(-2, c as i64 + 1) }).collect();
+        let pred: Vec<i64> = (0..4000).map(|_| s.int(-1, c as i64)).collect();
+        let valid: Vec<(usize, usize)> = gt
+            .iter()
+            .zip(&pred)
+            .filter(|&(&g, &p)| g != ignore && (0..c as i64).contains(&g) && (0..c as i64).contains(&p))
+            .map(|(&g, &p)| (g as usize, p as usize))
+            .collect();
+        assert!(valid.len() > 1000 && valid.len() < 3000, "the stream mixes valid and skipped pixels: {}", valid.len());
+        let count = |f: &dyn Fn(usize, usize) -> bool| valid.iter().filter(|&&(g, p)| f(g, p)).count() as f64;
+        let pixel_acc = count(&|g, p| g == p) / valid.len() as f64;
+        let accs: Vec<f64> = (0..c).filter(|&k| count(&|g, _| g == k) > 0.0).map(|k| count(&|g, p| g == k && p == k) / count(&|g, _| g == k)).collect();
+        let iou: Vec<Option<f64>> = (0..c)
+            .map(|k| {
+                let union = count(&|g, p| g == k || p == k);
+                (union > 0.0).then(|| count(&|g, p| g == k && p == k) / union)
+            })
+            .collect();
+        let present: Vec<f64> = iou.iter().flatten().copied().collect();
+
+        // Whole, and as two halves merged (sharded validation), give the same matrix.
+        let mut whole = ConfusionMatrix::new(c);
+        whole.add(&gt, &pred, ignore);
+        let (mut a, mut b) = (ConfusionMatrix::new(c), ConfusionMatrix::new(c));
+        a.add(&gt[..1500], &pred[..1500], ignore);
+        b.add(&gt[1500..], &pred[1500..], ignore);
+        assert_ne!(a, whole);
+        a.merge(&b);
+        assert_eq!(a, whole, "merging two shards equals one pass");
+        for k in 0..c {
+            for j in 0..c {
+                assert_eq!(whole.counts[k * c + j] as f64, count(&|g, p| g == k && p == j), "cell ({k}, {j})");
+            }
+        }
+        let m = whole.metrics().unwrap();
+        assert_eq!(m.pixels, valid.len() as u64);
+        assert!((m.pixel_acc - pixel_acc).abs() < 1e-12);
+        assert!((m.mean_acc - accs.iter().sum::<f64>() / accs.len() as f64).abs() < 1e-12);
+        for (got, want) in m.iou.iter().zip(&iou) {
+            assert!((got.unwrap() - want.unwrap()).abs() < 1e-12);
+        }
+        assert!((m.miou - present.iter().sum::<f64>() / present.len() as f64).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_class_seen_only_in_predictions_counts_with_iou_zero() {
+        // gt never 2, pred once 2: IoU_2 = 0 / 1 is in the mean; mean accuracy skips class 2
+        // (no ground truth); class 3 absent from both is in neither.
+        let mut cm = ConfusionMatrix::new(4);
+        cm.add(&[0, 1, 1], &[0, 1, 2], 255);
+        let m = cm.metrics().unwrap();
+        assert_eq!(m.iou, vec![Some(1.0), Some(0.5), Some(0.0), None]);
+        assert!((m.miou - 0.5).abs() < 1e-12);
+        assert!((m.mean_acc - 0.75).abs() < 1e-12, "(1 + 1/2) / 2");
+        assert!((m.pixel_acc - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn depth_metrics_follow_their_definitions_on_seeded_pixels() {
+        // 240×320 with the Eigen crop: rows ⌊45/2⌋..⌊471/2⌋ = 22..235, columns 20..300; ground
+        // truth 0 (unmeasured) or up to 12 m with max_depth 10 (beyond: excluded); predictions
+        // from −0.5 to 14 m: raw in abs rel, sq rel and RMSE, clamped to [1e-3, 10] in the
+        // log metrics and the δ ratios.
+        let (h, w, max) = (240usize, 320usize, 10.0f64);
+        let mut s = Stream(11);
+        let gt: Vec<f32> = (0..h * w).map(|_| if s.int(0, 7) == 0 { 0.0 } else { (0.2 + 11.8 * s.unit()) as f32 }).collect();
+        let pred: Vec<f32> = gt.iter().map(|&g| if s.int(0, 20) == 0 { (-0.5 + 14.5 * s.unit()) as f32 } else { (g as f64 * (0.6 + 0.8 * s.unit())) as f32 }).collect();
+        let mut acc = DepthAccumulator::default();
+        acc.add(&pred, &gt, [h, w], &DepthEval { max_depth: max, eigen_crop: true });
+        let m = acc.metrics().unwrap();
+        let (mut n, mut abs_rel, mut sq_rel, mut sq, mut sq_log, mut log10, mut delta) = (0u64, 0.0, 0.0, 0.0, 0.0, 0.0, [0u64; 3]);
+        for y in 22..235 {
+            for x in 20..300 {
+                let (g, d) = (gt[y * w + x] as f64, pred[y * w + x] as f64);
+                if g <= 0.0 || g > max {
+                    continue;
+                }
+                let dc = d.max(1e-3).min(max);
+                n += 1;
+                abs_rel += (d - g).abs() / g;
+                sq_rel += (d - g) * (d - g) / g;
+                sq += (d - g) * (d - g);
+                sq_log += (dc.ln() - g.ln()) * (dc.ln() - g.ln());
+                log10 += (dc.log10() - g.log10()).abs();
+                let r = if dc > g { dc / g } else { g / dc };
+                for (k, t) in [1.25, 1.5625, 1.953125].into_iter().enumerate() {
+                    delta[k] += (r < t) as u64;
+                }
+            }
+        }
+        let nf = n as f64;
+        assert_eq!(m.pixels, n);
+        assert!(n > 30_000 && delta[0] < n && delta[0] > 0, "a mix of pixels: {n}, δ1 count {}", delta[0]);
+        for (got, want) in [(m.abs_rel, abs_rel / nf), (m.sq_rel, sq_rel / nf), (m.rmse, (sq / nf).sqrt()), (m.rmse_log, (sq_log / nf).sqrt()), (m.log10, log10 / nf)] {
+            assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{got} vs {want}");
+        }
+        assert_eq!([m.delta1, m.delta2, m.delta3], delta.map(|d| d as f64 / nf));
+    }
+
+    #[test]
+    fn delta_m_averages_every_term_of_every_baseline() {
+        let seg = |miou, acc| Some(SegmentationMetrics { pixel_acc: acc, mean_acc: 0.0, miou, iou: vec![], pixels: 1 });
+        let dep = |abs_rel, rmse| Some(DepthMetrics { abs_rel, sq_rel: 0.0, rmse, rmse_log: 0.0, log10: 0.0, delta1: 0.0, delta2: 0.0, delta3: 0.0, pixels: 1 });
+        let multi = EvalMetrics { segmentation: seg(0.5, 0.6), depth: dep(0.3, 0.9), ..Default::default() };
+        // Terms: mIoU (0.5 − 0.4) / 0.4 = 0.25, accuracy (0.6 − 0.8) / 0.8 = −0.25;
+        // abs rel −(0.3 − 0.2) / 0.2 = −0.5, RMSE −(0.9 − 1.0) / 1.0 = 0.1; a baseline metric
+        // of 0 gives no term (its RMSE here), a task the network lacks neither.
+        let st = [
+            EvalMetrics { segmentation: seg(0.4, 0.8), ..Default::default() },
+            EvalMetrics { depth: dep(0.2, 1.0), ..Default::default() },
+            EvalMetrics { depth: dep(0.25, 0.0), ..Default::default() },
+        ];
+        let want = (0.25 - 0.25 - 0.5 + 0.1 - (0.3 - 0.25) / 0.25) / 5.0;
+        assert!((delta_m(&multi, &st).unwrap() - want).abs() < 1e-12);
+        let seg_only = EvalMetrics { segmentation: seg(0.5, 0.6), ..Default::default() };
+        assert!((delta_m(&seg_only, &st).unwrap() - 0.0).abs() < 1e-12, "(0.25 − 0.25) / 2");
+        assert_eq!(delta_m(&EvalMetrics::default(), &st), None);
+    }
 }

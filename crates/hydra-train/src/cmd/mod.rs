@@ -70,6 +70,29 @@ pub fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// The classes' colours and names: `--colormap` (`nyud`, `kitti`, a palette file or an
+/// `.npy` colour map), else the config's `data.palette`, else the built-in palette of the
+/// network's class count (40 NYUv2, 13 NYUv2-13, 6 KITTI, otherwise generic).
+pub fn palette_for(net: &HydraNetConfig, colormap: Option<&str>, config: Option<&Config>) -> Result<hydra_data::palette::Palette> {
+    use hydra_data::palette::Palette;
+    let spec = colormap.map(str::to_string).or_else(|| config.map(|c| c.data.palette.clone()));
+    Ok(match spec {
+        Some(s) => {
+            let p = hydra_train::setup::palette_named(&s).map_err(|e| anyhow::anyhow!("colour map `{s}`: {e}"))?;
+            if net.tasks.contains(&hydra_model::Task::Segmentation) && p.len() < net.num_classes {
+                anyhow::bail!("colour map `{s}`: {} colours for a network of {} classes; give one with a colour for every class", p.len(), net.num_classes);
+            }
+            p
+        }
+        None => match net.num_classes {
+            40 => Palette::nyud40(),
+            6 => Palette::kitti6(),
+            13 => Palette::nyud13(),
+            n => Palette::generic(n),
+        },
+    })
+}
+
 /// The device of `--backend`.
 pub fn device(backend: &str) -> Result<Device> {
     let b = Backend::parse(backend).map_err(anyhow::Error::msg)?;

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use hydra_data::image_io;
-use hydra_data::palette::Palette;
 use hydra_train::predict::{output_names, predict, render, write_group, WriteOptions};
 
 #[derive(clap::Args)]
@@ -60,23 +59,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let device = super::device(&a.backend)?;
     let (model, _, config) = a.net.load(&device)?;
-    let net = model.config();
-    let spec = a.colormap.clone().or_else(|| config.as_ref().map(|c| c.data.palette.clone()));
-    let palette = match spec {
-        Some(s) => {
-            let p = hydra_train::setup::palette_named(&s).map_err(|e| anyhow::anyhow!("colour map `{s}`: {e}"))?;
-            if net.tasks.contains(&hydra_model::Task::Segmentation) && p.len() < net.num_classes {
-                bail!("colour map `{s}`: {} colours for a network of {} classes; give one with a colour for every class", p.len(), net.num_classes);
-            }
-            p
-        }
-        None => match net.num_classes {
-            40 => Palette::nyud40(),
-            6 => Palette::kitti6(),
-            13 => Palette::nyud13(),
-            n => Palette::generic(n),
-        },
-    };
+    let palette = super::palette_for(&model.config(), a.colormap.as_deref(), config.as_ref())?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create the output folder", a.out.display()))?;
     let probe = a.out.join(format!(".hydra-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").with_context(|| format!("{}: output folder is not writable", a.out.display()))?;
