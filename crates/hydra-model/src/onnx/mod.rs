@@ -125,12 +125,12 @@ pub fn export(net: &HydraNet, opts: &OnnxOptions, metadata: &[(String, String)])
         for (task, v) in &outputs {
             match task {
                 Task::Segmentation => {
-                    let up = low.upsample_to_input(v, &image, "segm_up");
+                    let up = low.upsample_to_input(v, classes, &image, "segm_up");
                     low.g.node_into("ArgMax", &[&up], "labels", &[("axis", graph::Attr::Int(1)), ("keepdims", graph::Attr::Int(0))]);
                     graph_outputs.push(value_info("labels", data_type::INT64, &[n.clone(), h.clone(), w.clone()], "class per pixel at the input size: argmax of the bilinearly upsampled logits"));
                 }
                 Task::Depth => {
-                    let up = low.upsample_to_input(v, &image, "depth_up");
+                    let up = low.upsample_to_input(v, 1, &image, "depth_up");
                     low.g.node_into("Abs", &[&up], "depth_map", &[]);
                     graph_outputs.push(value_info("depth_map", f32t, &[n.clone(), Dim::Size(1), h.clone(), w.clone()], "|depth| bilinearly upsampled to the input size, metres"));
                 }

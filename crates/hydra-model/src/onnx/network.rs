@@ -138,30 +138,40 @@ impl Lowering {
         features
     }
 
-    /// `Shape(x)[from..from + 2]` (int64 `[2]`), as a graph value.
-    fn shape_part(&mut self, x: &Value, from: usize) -> String {
+    /// `Shape(x)[from..to]` (int64), as a graph value; `shape` is `Shape(x)` if already made.
+    fn shape_part(&mut self, shape: &str, from: i64, to: i64) -> String {
         let bounds = self.slice_bounds.get_or_insert_with(|| {
             let mut b = |n: &str, v: i64| self.g.i64(n, &[1], &[v]);
-            [b("shape.0", 0), b("shape.2", 2), b("shape.4", 4), b("shape.axis0", 0)]
+            [b("shape.0", 0), b("shape.1", 1), b("shape.2", 2), b("shape.4", 4)]
         });
-        let [b0, b2, b4, axis] = bounds.clone();
-        let shape = self.g.node("Shape", "shape", &[&x.name], &[]);
-        let (start, end) = if from == 0 { (b0, b2) } else { (b2, b4) };
-        self.g.node("Slice", "shape_slice", &[&shape, &start, &end, &axis], &[])
+        let [b0, b1, b2, b4] = bounds.clone();
+        let pick = |v: i64| match v {
+            0 => b0.clone(),
+            1 => b1.clone(),
+            2 => b2.clone(),
+            _ => b4.clone(),
+        };
+        let (start, end, axis) = (pick(from), pick(to), b0.clone());
+        self.g.node("Slice", "shape_slice", &[shape, &start, &end, &axis], &[])
     }
 
     /// Bilinear resize of `x` to the height and width of `like` (PyTorch's
     /// `interpolate(mode="bilinear", align_corners=False)`: ONNX `linear` + `half_pixel`).
-    fn resize_like(&mut self, x: &Value, like: &Value, name: &str) -> Value {
+    fn resize_like(&mut self, x: &Value, like: &Value, channels: usize, name: &str) -> Value {
         let (sizes, shape) = match (x.shape, like.shape) {
             (Some([n, c, _, _]), Some([_, _, h, w])) => {
                 let key = self.g.fresh(&format!("{name}.sizes"));
                 (self.g.i64(&key, &[4], &[n as i64, c as i64, h as i64, w as i64]), Some([n, c, h, w]))
             }
             _ => {
-                let nc = self.shape_part(x, 0);
-                let hw = self.shape_part(like, 2);
-                (self.g.node("Concat", &format!("{name}.sizes"), &[&nc, &hw], &[("axis", Attr::Int(0))]), None)
+                // [N, C, H, W] = [Shape(like)[0], C of x (a constant), Shape(like)[2:4]]: one
+                // Shape per Resize (N is the same for both tensors).
+                let shape = self.g.node("Shape", &format!("{name}.shape"), &[&like.name], &[]);
+                let n = self.shape_part(&shape, 0, 1);
+                let hw = self.shape_part(&shape, 2, 4);
+                let key = self.g.fresh(&format!("{name}.channels"));
+                let c = self.g.i64(&key, &[1], &[channels as i64]);
+                (self.g.node("Concat", &format!("{name}.sizes"), &[&n, &c, &hw], &[("axis", Attr::Int(0))]), None)
             }
         };
         let out = self.g.node(
@@ -194,6 +204,7 @@ impl Lowering {
     /// The Light-Weight RefineNet decoder (as `RefineNetDecoder::forward`): `[N, width, H/4, W/4]`.
     fn decoder(&mut self, net: &HydraNet, f: &[Value]) -> Value {
         let d = &net.decoder;
+        let width = d.conv3.weight.dims()[0];
         let (l3, l4, l5, l6, l7, l8) = (&f[0], &f[1], &f[2], &f[3], &f[4], &f[5]);
         let a = self.conv(l7, "conv7", &d.conv7);
         let b = self.conv(l8, "conv8", &d.conv8);
@@ -201,7 +212,7 @@ impl Lowering {
         let r = self.relu6(&s);
         let r = self.crp(&r, "crp4", &d.crp4);
         let r = self.conv(&r, "conv_adapt4", &d.conv_adapt4);
-        let r = self.resize_like(&r, l6, "up4");
+        let r = self.resize_like(&r, l6, width, "up4");
         let a = self.conv(l5, "conv5", &d.conv5);
         let b = self.conv(l6, "conv6", &d.conv6);
         let s = self.add(&a, &b);
@@ -209,13 +220,13 @@ impl Lowering {
         let r = self.relu6(&s);
         let r = self.crp(&r, "crp3", &d.crp3);
         let r = self.conv(&r, "conv_adapt3", &d.conv_adapt3);
-        let r = self.resize_like(&r, l4, "up3");
+        let r = self.resize_like(&r, l4, width, "up3");
         let a = self.conv(l4, "conv4", &d.conv4);
         let s = self.add(&a, &r);
         let r = self.relu6(&s);
         let r = self.crp(&r, "crp2", &d.crp2);
         let r = self.conv(&r, "conv_adapt2", &d.conv_adapt2);
-        let r = self.resize_like(&r, l3, "up2");
+        let r = self.resize_like(&r, l3, width, "up2");
         let a = self.conv(l3, "conv3", &d.conv3);
         let s = self.add(&a, &r);
         let r = self.relu6(&s);
@@ -238,7 +249,7 @@ impl Lowering {
     }
 
     /// `x` bilinearly upsampled to the input's size, as `hydra predict` does.
-    pub fn upsample_to_input(&mut self, x: &Value, image: &Value, name: &str) -> String {
-        self.resize_like(x, image, name).name
+    pub fn upsample_to_input(&mut self, x: &Value, channels: usize, image: &Value, name: &str) -> String {
+        self.resize_like(x, image, channels, name).name
     }
 }

@@ -95,7 +95,8 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let net = model.config();
-    let mut metadata = vec![("source".to_string(), format!("{} ({})", a.net.weights.display(), file.format))];
+    let source = a.net.weights.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut metadata = vec![("source".to_string(), format!("{source} ({})", file.format))];
     if net.has(hydra_model::Task::Segmentation) {
         let palette = super::palette_for(&net, a.colormap.as_deref(), config.as_ref())?;
         let names: Vec<&str> = palette.names.iter().take(net.num_classes).map(String::as_str).collect();
