@@ -25,6 +25,34 @@ fn selftest_passes_on_flex_and_reports_its_measurements() {
     assert!(step["report"]["median"].as_f64().unwrap() <= 2.0 * step["spread"]["median"].as_f64().unwrap());
 }
 
+/// `--portable`: the same checks through Burn's portable operations (what a GPU runs), plus
+/// the long-reduction check; each within its stated bound (twice the path's own one-ulp
+/// spread), the measurements in the JSON report.
+#[test]
+fn selftest_portable_passes_with_its_bounds_and_the_reduction_check() {
+    let dir = scratch("selftest-portable");
+    let json = dir.join("selftest.json");
+    let f = fixtures();
+    let o = hydra_env(&["selftest", "--portable", "--fixtures", f.to_str().unwrap(), "--json", json.to_str().unwrap()], &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("all 3 checks passed on flex"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["failed"], 0);
+    let checks = doc["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(names, ["inference on frame 000464 against PyTorch", "long reductions (reduction_check)", "SGD step at 2 × 480×640 against PyTorch"]);
+    assert!(checks.iter().all(|c| c["passed"] == true));
+    let d = &checks[0]["details"];
+    for (k, task) in ["segm", "depth"].iter().enumerate() {
+        let (got, bound) = (d[task].as_f64().unwrap(), d["bounds"][k].as_f64().unwrap());
+        assert!(got > 0.0 && got <= bound && bound < 5e-3, "{task}: {got} vs bound {bound}");
+    }
+    let step = &checks[2]["details"];
+    assert!(step["report"]["median"].as_f64().unwrap() <= 2.0 * step["spread"]["median"].as_f64().unwrap());
+    assert!(step["report"]["worst"][0].as_f64().unwrap() <= 2.0 * step["spread"]["worst"][0].as_f64().unwrap());
+}
+
 /// A fixtures folder whose PyTorch segmentation outputs are 2 % off: the inference check
 /// fails, the step check still passes, and the command fails saying how many did.
 #[test]

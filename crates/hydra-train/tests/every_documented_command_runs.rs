@@ -10,7 +10,8 @@
 //! shape for the KITTI and three-task ones), the frames `rgb/000464.png`, `kitti/000099.png`,
 //! and `datasets/nyud` with one real frame; `fixtures/` links to the repository's. `--count N` above 8 runs with 8. Skipped, with the
 //! reason: lines that are not hydra commands (`cargo test`, scripts), commands with
-//! placeholders (`--config C`), and GPU backends in a build without them.
+//! placeholders (`--config C`), GPU backends in a build without them, and `selftest --portable`
+//! (cli_selftest.rs runs it and checks its output).
 
 mod common;
 
@@ -64,6 +65,9 @@ fn skip_reason(cmd: &str) -> Option<&'static str> {
     }
     if args.windows(2).any(|w| w[0] == "--backend" && w[1] != "flex") {
         return Some("GPU backend (not in this build)");
+    }
+    if args.starts_with(&["selftest", "--portable"]) {
+        return Some("run by cli_selftest.rs, which checks its output (45 s: not twice)");
     }
     None
 }

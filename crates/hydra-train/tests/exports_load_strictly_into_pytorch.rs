@@ -65,3 +65,74 @@ fn exports_have_the_reference_state_dict_exactly() {
         }
     }
 }
+
+/// A safetensors file holding exactly the tensors of PyTorch's `layout` (keys, shapes and
+/// dtypes from state_keys.json), written here byte by byte (not by hydra's writer): seeded
+/// values in ±0.1 for weights, BatchNorm at γ = 1, β = 0, μ = 0, σ² = 1.
+fn pytorch_layout_file(layout: &str, path: &std::path::Path) {
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("pytorch/state_keys.json")).unwrap()).unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (k, v) in reference[layout].as_object().unwrap() {
+        let shape: Vec<usize> = v[0].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let n: usize = shape.iter().product();
+        let start = data.len();
+        let dtype = if v[1] == "int64" {
+            data.extend(std::iter::repeat_n(0u8, 8 * n));
+            "I64"
+        } else {
+            for _ in 0..n {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let value = if k.ends_with("running_var") || (k.ends_with(".1.weight") && !k.contains("outvar")) {
+                    1.0
+                } else if k.ends_with("running_mean") || k.ends_with(".1.bias") {
+                    0.0
+                } else {
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+                };
+                data.extend(value.to_le_bytes());
+            }
+            "F32"
+        };
+        header.insert(k.clone(), serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}));
+    }
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(h);
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn pytorchs_kitti_and_three_task_layouts_load_and_predict() {
+    let dir = scratch("pytorch-layouts");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    // KITTI: 6 classes read from the file; a 370×1226 frame gives 93×307 outputs.
+    let kitti = dir.join("kitti6.safetensors");
+    pytorch_layout_file("kitti6_segm_depth", &kitti);
+    let o = hydra_env(&["info", "--weights", &s(&kitti)], &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let field = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
+    assert_eq!((field("classes:"), field("tasks:"), field("tensors:")), ("6".into(), "segmentation, depth".into(), "343".into()), "{out}");
+    let frame = fixtures().join("samples/kitti/000099.png");
+    let o = hydra_env(&["predict", "--weights", &s(&kitti), "--colormap", "kitti", "--raw", "--out", &s(&dir.join("kitti")), &s(&frame)], &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(hydra_data::npy::read(&dir.join("kitti/000099_segm.npy")).unwrap().shape, vec![6, 93, 307]);
+    assert!(dir.join("kitti/000099_depth16.png").exists());
+    // Three tasks: the normals head is found by its keys and `<stem>_normal.png` written.
+    let three = dir.join("three.safetensors");
+    pytorch_layout_file("nyud40_segm_depth_normal", &three);
+    let img = fixtures().join("samples/nyud/000464.png");
+    let o = hydra_env(&["predict", "--weights", &s(&three), "--raw", "--out", &s(&dir.join("three")), &s(&img)], &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(hydra_data::npy::read(&dir.join("three/000464_normal.npy")).unwrap().shape, vec![3, 120, 160]);
+    let png = hydra_data::image_io::read_rgb(&dir.join("three/000464_normal.png")).unwrap();
+    assert_eq!((png.width, png.height), (160, 120), "the normals at the network's output size, as predict writes them");
+}
