@@ -48,6 +48,8 @@ RUNS = [
     ("make_state_keys_fixture.py", [], ["pytorch/state_keys.json"]),
     ("make_optim_fixture.py", [], ["optim/torch_optim.json"]),
     ("make_schedule_fixture.py", [], ["optim/torch_schedules.json"]),
+    # needs a LibMTL checkout at commit 4336804: LIBMTL=PATH (skipped without it)
+    ("make_mtl_fixture.py", ["--libmtl", os.environ.get("LIBMTL", "")], ["mtl/libmtl.json"]),
 ]
 
 
@@ -147,6 +149,9 @@ def main():
         shutil.copytree(REPO / "scripts", work / "scripts")
         shutil.copytree(REPO / "fixtures", work / "fixtures")
         for script, args, outputs in RUNS:
+            if "--libmtl" in args and not args[args.index("--libmtl") + 1]:
+                print(f"skip  {script}  (set LIBMTL to a LibMTL checkout to re-make {', '.join(outputs)})")
+                continue
             for o in outputs:
                 (work / "fixtures" / o).unlink(missing_ok=True)
             r = subprocess.run([sys.executable, f"scripts/{script}", *args], cwd=work, capture_output=True, text=True)

@@ -15,6 +15,7 @@ pub mod grad_sync;
 pub mod limits;
 pub mod loss;
 pub mod metrics;
+pub mod mtl;
 pub mod objective;
 pub mod observer;
 pub mod optim;

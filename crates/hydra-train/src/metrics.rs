@@ -386,6 +386,15 @@ mod tests {
     }
 
     #[test]
+    fn an_ignore_value_inside_the_class_range_is_skipped() {
+        // Some datasets mark unlabelled pixels with a class index (e.g. 0): those pixels count
+        // nowhere, whatever is predicted there.
+        let mut cm = ConfusionMatrix::new(3);
+        cm.add(&[0, 0, 1, 2, 1], &[1, 2, 1, 2, 0], 0);
+        assert_eq!(cm.counts, vec![0, 0, 0, 1, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
     fn a_class_seen_only_in_predictions_counts_with_iou_zero() {
         // gt never 2, pred once 2: IoU_2 = 0 / 1 is in the mean; mean accuracy skips class 2
         // (no ground truth); class 3 absent from both is in neither.
@@ -412,6 +421,7 @@ mod tests {
         acc.add(&pred, &gt, [h, w], &DepthEval { max_depth: max, eigen_crop: true });
         let m = acc.metrics().unwrap();
         let (mut n, mut abs_rel, mut sq_rel, mut sq, mut sq_log, mut log10, mut delta) = (0u64, 0.0, 0.0, 0.0, 0.0, 0.0, [0u64; 3]);
+        let mut errors = ErrorHistogram::default();
         for y in 22..235 {
             for x in 20..300 {
                 let (g, d) = (gt[y * w + x] as f64, pred[y * w + x] as f64);
@@ -425,6 +435,7 @@ mod tests {
                 sq += (d - g) * (d - g);
                 sq_log += (dc.ln() - g.ln()) * (dc.ln() - g.ln());
                 log10 += (dc.log10() - g.log10()).abs();
+                errors.add(if d > g { d - g } else { g - d });
                 let r = if dc > g { dc / g } else { g / dc };
                 for (k, t) in [1.25, 1.5625, 1.953125].into_iter().enumerate() {
                     delta[k] += (r < t) as u64;
@@ -438,6 +449,7 @@ mod tests {
             assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{got} vs {want}");
         }
         assert_eq!([m.delta1, m.delta2, m.delta3], delta.map(|d| d as f64 / nf));
+        assert_eq!(acc.errors, errors, "the error histogram holds |pred − gt| of the same pixels");
     }
 
     #[test]
@@ -452,6 +464,8 @@ mod tests {
             EvalMetrics { segmentation: seg(0.4, 0.8), ..Default::default() },
             EvalMetrics { depth: dep(0.2, 1.0), ..Default::default() },
             EvalMetrics { depth: dep(0.25, 0.0), ..Default::default() },
+            // A segmentation baseline with mIoU 0 (and accuracy 0): no terms either.
+            EvalMetrics { segmentation: seg(0.0, 0.0), ..Default::default() },
         ];
         let want = (0.25 - 0.25 - 0.5 + 0.1 - (0.3 - 0.25) / 0.25) / 5.0;
         assert!((delta_m(&multi, &st).unwrap() - want).abs() < 1e-12);

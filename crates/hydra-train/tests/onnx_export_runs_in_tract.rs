@@ -316,3 +316,23 @@ fn bad_export_options_are_refused_in_one_line() {
     }
 }
 
+
+#[test]
+fn three_task_files_output_normals() {
+    let dir = scratch("onnx-three");
+    let device = Device::flex();
+    let tasks = vec![hydra_model::Task::Segmentation, hydra_model::Task::Depth, hydra_model::Task::Normals];
+    let net = hydra_model::HydraNetConfig::new(40).with_tasks(tasks).with_init(hydra_model::InitScheme::Kaiming).with_seed(5).init(&device);
+    let bpk = dir.path().join("three.bpk");
+    hydra_model::weights::save(&net, &bpk).unwrap();
+    let file = export_weights(dir.path(), &bpk, "three.onnx", &["--postprocess"]);
+    let m = tract_onnx::pb::ModelProto::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
+    let names: Vec<&str> = m.graph.as_ref().unwrap().output.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["segm", "depth", "normal", "labels", "depth_map"]);
+    let (_, img) = frames().remove(2);
+    let got = run_tract(&file, &img);
+    let want = predict(&net.fold_batch_norm(), &device, &img);
+    check_raw("three tasks", &got, &want, [BOUND, BOUND]);
+    let [oh, ow] = want.output_size;
+    check("three tasks normal", &got[2], &[1, 3, oh, ow], want.normal_raw.as_ref().unwrap(), BOUND);
+}
