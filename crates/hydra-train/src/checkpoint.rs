@@ -266,3 +266,34 @@ pub fn prune(dir: &Path, keep_last: usize, keep: Option<usize>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_and_the_best_and_clears_scratch_files() {
+        let dir = hydra_testkit::scratch("hydra-unit", "prune");
+        let d = dir.path();
+        for epoch in 1..=5 {
+            let p = d.join(file_name(epoch));
+            std::fs::write(&p, b"x").unwrap();
+            std::fs::write(marker_path(&p), b"{}").unwrap();
+        }
+        // An incomplete checkpoint (no marker), a scratch file of an interrupted write, and a
+        // file that is not hydra's.
+        std::fs::write(d.join(file_name(6)), b"half").unwrap();
+        std::fs::write(d.join(format!(".{}.123.tmp", file_name(7))), b"t").unwrap();
+        std::fs::write(d.join("notes.txt"), b"mine").unwrap();
+        std::fs::write(d.join("mine.tmp"), b"mine").unwrap();
+        std::fs::write(d.join(".mine"), b"mine").unwrap();
+        prune(d, 2, Some(1));
+        let mut left: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let want = |e: usize| [file_name(e), marker_path(Path::new(&file_name(e))).to_string_lossy().into_owned()];
+        let mut expected: Vec<String> = [1, 4, 5].into_iter().flat_map(want).chain([file_name(6), "notes.txt".into(), "mine.tmp".into(), ".mine".into()]).collect();
+        expected.sort();
+        assert_eq!(left, expected, "the best (1) and the newest two complete (4, 5) stay; the incomplete one and others' files are not touched");
+        assert_eq!(complete_checkpoints(d).iter().map(|(e, _)| *e).collect::<Vec<_>>(), [1, 4, 5]);
+    }
+}

@@ -268,6 +268,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cross_checks_refuse_exactly_the_contradictions() {
+        let val = "[data.val]\nkind = \"synthetic\"\n";
+        let ok = |t: &str| Config::from_toml(t, &[]).map(|_| ()).map_err(|e| e.0);
+        // Nesterov needs SGD with momentum.
+        assert!(ok("[optimizer]\nnesterov = true\nmomentum = 0.9\n").is_ok());
+        assert!(ok("[optimizer]\nnesterov = true\nmomentum = 0.0\n").unwrap_err().contains("needs kind = \"sgd\" and momentum > 0"));
+        assert!(ok("[optimizer]\nkind = \"adamw\"\nnesterov = true\nmomentum = 0.9\n").is_err());
+        // The ignore value must not be a class index: C itself is not one.
+        assert!(ok("[model]\nnum_classes = 6\n[data]\nignore_index = 6\n").is_ok());
+        assert!(ok("[model]\nnum_classes = 6\n[data]\nignore_index = 5\n").unwrap_err().contains("must not be a class index"));
+        // A monitor needs the task it reads, only when early stopping is on.
+        let es = |monitor: &str, tasks: &str, enabled: bool| {
+            ok(&format!("[model]\ntasks = {tasks}\n{val}[early_stopping]\nenabled = {enabled}\nmonitor = \"{monitor}\"\n"))
+        };
+        for (monitor, tasks, refused) in [
+            ("miou", "[\"depth\"]", Some("no segmentation task")),
+            ("combined", "[\"depth\"]", Some("no segmentation task")),
+            ("rmse", "[\"segm\"]", Some("no depth task")),
+            ("combined", "[\"segm\"]", Some("no depth task")),
+            ("miou", "[\"segm\"]", None),
+            ("rmse", "[\"depth\"]", None),
+            ("loss", "[\"depth\"]", None),
+            ("combined", "[\"segm\", \"depth\"]", None),
+        ] {
+            match (es(monitor, tasks, true), refused) {
+                (Err(e), Some(needle)) => assert!(e.contains(needle), "{monitor} {tasks}: {e}"),
+                (Ok(()), None) => {}
+                (got, want) => panic!("{monitor} with tasks {tasks}: got {got:?}, want refusal {want:?}"),
+            }
+            assert!(es(monitor, tasks, false).is_ok(), "{monitor} {tasks}: off, nothing to check");
+        }
+    }
+
+    #[test]
+    fn model_settings_reach_the_network() {
+        let c = Config::from_toml("[model]\nnum_classes = 13\ntasks = [\"depth\", \"segm\"]\ncrp_stages = 2\ndecoder_width = 64\ninit = \"kaiming\"\n[training]\nseed = 9\n", &[]).unwrap();
+        let n = c.network();
+        assert_eq!((n.num_classes, n.crp_stages, n.decoder_width, n.seed, n.init), (13, 2, 64, 9, hydra_model::InitScheme::Kaiming));
+        assert_eq!(n.tasks, vec![Task::Depth, Task::Segmentation]);
+        for (name, scheme) in [("scratch", hydra_model::InitScheme::Scratch), ("reference", hydra_model::InitScheme::Reference)] {
+            let c = Config::from_toml(&format!("[model]\ninit = \"{name}\"\n"), &[]).unwrap();
+            assert_eq!(c.network().init, scheme, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_toml_error_names_its_line() {
+        let e = Config::from_toml("[training]\nepochs = 3\n[data\n", &[]).unwrap_err();
+        assert!(e.0.starts_with("invalid TOML at line 3:"), "{}", e.0);
+    }
+
+    #[test]
+    fn a_resolved_config_written_before_output_samples_existed_reads_with_four() {
+        // Checkpoints and run folders hold the resolved config as JSON; older ones lack the key.
+        let mut v = serde_json::to_value(Config::from_toml("", &[]).unwrap()).unwrap();
+        v["output"].as_object_mut().unwrap().remove("samples");
+        let c: Config = serde_json::from_value(v).unwrap();
+        assert_eq!(c.output.samples, 4);
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let c = Config::from_toml("", &[]).unwrap();
         assert_eq!(c.model.num_classes, 40);

@@ -186,3 +186,38 @@ mod tests {
         assert!(changes(saved, saved).unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    #[test]
+    fn hydras_entries_and_only_those_are_recognised() {
+        for name in ["config.toml", "checkpoints", LOCK_FILE, "config-before-20261202T0101.toml", ".best.bpk.123.tmp"] {
+            assert!(is_hydra_entry(name), "{name}");
+        }
+        // Each half of a pattern alone is not enough.
+        for name in ["config-before-x.txt", "my-config.toml", ".hidden", "notes.tmp", "notes.txt"] {
+            assert!(!is_hydra_entry(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_missing_folder_is_absent_but_an_unreadable_path_is_an_error() {
+        let dir = hydra_testkit::scratch("hydra-unit", "run-contents");
+        assert_eq!(contents(&dir.path().join("nothing")).unwrap(), Contents::Absent);
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        // Below a regular file: "not a directory", which is no proof the folder is absent.
+        assert!(contents(&file.join("run")).is_err());
+        assert_eq!(contents(&file).unwrap(), Contents::Foreign { entry: file.clone(), run: false });
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join(LOCK_FILE), b"").unwrap();
+        assert_eq!(contents(&run).unwrap(), Contents::Empty);
+        std::fs::write(run.join("metrics.jsonl"), b"").unwrap();
+        assert_eq!(contents(&run).unwrap(), Contents::Run);
+        std::fs::write(run.join("notes.txt"), b"").unwrap();
+        assert_eq!(contents(&run).unwrap(), Contents::Foreign { entry: run.join("notes.txt"), run: true });
+    }
+}
