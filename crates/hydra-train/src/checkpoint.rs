@@ -295,5 +295,8 @@ mod tests {
         expected.sort();
         assert_eq!(left, expected, "the best (1) and the newest two complete (4, 5) stay; the incomplete one and others' files are not touched");
         assert_eq!(complete_checkpoints(d).iter().map(|(e, _)| *e).collect::<Vec<_>>(), [1, 4, 5]);
+        // Keep one, no best: the newest alone.
+        prune(d, 1, None);
+        assert_eq!(complete_checkpoints(d).iter().map(|(e, _)| *e).collect::<Vec<_>>(), [5]);
     }
 }
