@@ -199,16 +199,22 @@ pub fn inference_nudge_spread(fx: &Fixtures) -> Result<[f64; 2], SelftestError> 
     let device = Device::flex();
     let img = image_io::read_rgb(&fx.path("samples/nyud/000464.png"))?;
     let model = fx.network(&device)?;
+    Ok(nudge_spread(&model, &device, &img))
+}
+
+/// How far `model`'s segmentation and depth outputs on `img` move (max |Δ| / max |output|)
+/// when its normalised input moves by one ulp (every third value up, every third down).
+pub fn nudge_spread(model: &HydraNet, device: &Device, img: &image_io::RgbImage) -> [f64; 2] {
     let (h, w) = (img.height, img.width);
     let x = hydra_data::normalize::normalize_chw(&img.data, w, h);
     let outputs = |x: Vec<f32>| {
-        let out = model.forward(Tensor::<4>::from_data(TensorData::new(x, [1, 3, h, w]), &device));
+        let out = model.forward(Tensor::<4>::from_data(TensorData::new(x, [1, 3, h, w]), device));
         let host = |t: Option<Tensor<4>>| t.map(|t| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()).unwrap_or_default();
         [host(out.segm), host(out.depth)]
     };
     let base = outputs(x.clone());
     let moved = outputs(nudged(&x));
-    Ok([max_relative_error(&moved[0], &base[0]), max_relative_error(&moved[1], &base[1])])
+    [max_relative_error(&moved[0], &base[0]), max_relative_error(&moved[1], &base[1])]
 }
 
 /// `x` with every third value moved up and every third down by one ulp.

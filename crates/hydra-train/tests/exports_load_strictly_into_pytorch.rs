@@ -71,7 +71,7 @@ fn exports_have_the_reference_state_dict_exactly() {
 /// values in ±0.1 for weights, BatchNorm at γ = 1, β = 0, μ = 0, σ² = 1.
 fn pytorch_layout_file(layout: &str, path: &std::path::Path) {
     let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("pytorch/state_keys.json")).unwrap()).unwrap();
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = hydra_core::rng::SplitMix64::new(0x2545_F491_4F6C_DD1D);
     let mut header = serde_json::Map::new();
     let mut data = Vec::new();
     for (k, v) in reference[layout].as_object().unwrap() {
@@ -83,15 +83,12 @@ fn pytorch_layout_file(layout: &str, path: &std::path::Path) {
             "I64"
         } else {
             for _ in 0..n {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
                 let value = if k.ends_with("running_var") || (k.ends_with(".1.weight") && !k.contains("outvar")) {
                     1.0
                 } else if k.ends_with("running_mean") || k.ends_with(".1.bias") {
                     0.0
                 } else {
-                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+                    rng.range(-0.1, 0.1) as f32
                 };
                 data.extend(value.to_le_bytes());
             }

@@ -118,19 +118,10 @@ fn every_method_matches_libmtl() {
     }
 }
 
-/// Three task gradients in 4 dimensions, seeded.
+/// `t` task gradients of `p` values in [−1, 1), seeded.
 fn gradients(seed: u64, t: usize, p: usize) -> Vec<Vec<f64>> {
-    let mut s = seed;
-    (0..t)
-        .map(|_| {
-            (0..p)
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-                })
-                .collect()
-        })
-        .collect()
+    let mut r = hydra_core::rng::SplitMix64::new(seed);
+    (0..t).map(|_| (0..p).map(|_| r.range(-1.0, 1.0)).collect()).collect()
 }
 
 fn identity(t: usize) -> impl FnMut(usize) -> Vec<usize> {

@@ -11,8 +11,8 @@
 //!   rounding: moving its input by one ulp moves its outputs by 4.1e-4 (segm) and 6.1e-4
 //!   (depth) × max, PyTorch's own float32 is 3.4e-4 / 5.5e-4 from float64
 //!   (scripts/parity_budget.py). The bound is twice that one-ulp spread, measured in the same
-//!   run for each frame and network (as `selftest::inference_nudge_spread` does for the
-//!   PyTorch comparisons).
+//!   run for each frame and network (`selftest::nudge_spread`, as for the PyTorch
+//!   comparisons).
 //!
 //! `--postprocess` labels equal `hydra predict`'s on ≥ 99.99 % of pixels. The structural test
 //! decodes the file with tract's own protobuf messages.
@@ -32,27 +32,11 @@ use tract_onnx::prelude::*;
 const BOUND: f32 = 1e-4;
 
 /// Bounds for an ill-conditioned network on `img`, × max |reference|: twice the spread of its
-/// outputs when the input moves by one ulp (every third value up, every third down), in hydra.
+/// outputs when the input moves by one ulp, in hydra.
 fn spread_bounds(model: &HydraNet, img: &RgbImage) -> [f32; 2] {
-    let device = Device::flex();
-    let x = normalize_chw(&img.data, img.width, img.height);
-    let nudged: Vec<f32> = x.iter().enumerate().map(|(i, v)| match i % 3 {
-        0 => f32::from_bits(v.to_bits() + 1),
-        1 => f32::from_bits(v.to_bits() - 1),
-        _ => *v,
-    }).collect();
-    let run = |x: Vec<f32>| {
-        let out = model.forward(burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(x, [1, 3, img.height, img.width]), &device));
-        let host = |t: Option<burn::tensor::Tensor<4>>| t.unwrap().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-        [host(out.segm), host(out.depth)]
-    };
-    let (a, b) = (run(x), run(nudged));
-    let s = [0, 1].map(|k| {
-        let (err, scale) = max_errors(&b[k], &a[k]);
-        err / scale
-    });
+    let s = hydra_train::selftest::nudge_spread(model, &Device::flex(), img);
     assert!(s.iter().all(|&v| v > 0.0 && v < 2e-3), "{s:?}");
-    s.map(|v| 2.0 * v)
+    s.map(|v| 2.0 * v as f32)
 }
 
 fn export(dir: &std::path::Path, name: &str, extra: &[&str]) -> std::path::PathBuf {

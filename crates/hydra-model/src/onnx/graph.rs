@@ -54,6 +54,17 @@ impl GraphBuilder {
         });
     }
 
+    /// Rename the value `from` to `to` wherever a node reads or writes it.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        for node in &mut self.nodes {
+            for name in node.input.iter_mut().chain(node.output.iter_mut()) {
+                if name == from {
+                    *name = to.to_string();
+                }
+            }
+        }
+    }
+
     /// A float32 initializer `name` of `shape`; returns its name.
     pub fn f32(&mut self, name: &str, shape: &[usize], values: &[f32]) -> String {
         debug_assert_eq!(shape.iter().product::<usize>(), values.len(), "{name}");

@@ -100,7 +100,15 @@ pub fn export(net: &HydraNet, opts: &OnnxOptions, metadata: &[(String, String)])
     };
     let mut low = Lowering::new();
     let image = Value { name: "image".into(), shape: opts.fixed.map(|[n, h, w]| [n, 3, h, w]) };
-    let outputs = low.network(net, &image);
+    // Each head's output value takes its task's name (a graph output).
+    let outputs: Vec<(Task, Value)> = low
+        .network(net, &image)
+        .into_iter()
+        .map(|(task, v)| {
+            low.g.rename(&v.name, task.key());
+            (task, Value { name: task.key().into(), shape: v.shape })
+        })
+        .collect();
 
     let sym = |s: &str| Dim::Symbol(s.into());
     let (n, h, w, oh, ow) = match opts.fixed {
@@ -112,8 +120,7 @@ pub fn export(net: &HydraNet, opts: &OnnxOptions, metadata: &[(String, String)])
     let classes = net.head(Task::Segmentation).map(|h| h.outputs()).unwrap_or(0);
     for (task, v) in &outputs {
         let channels = net.head(*task).expect("head").outputs();
-        let name = task.key();
-        low.g.node_into("Identity", &[&v.name], name, &[]);
+        let name = v.name.as_str();
         let doc = match task {
             Task::Segmentation => "segmentation logits at a quarter of the input size",
             Task::Depth => "depth (raw, metres) at a quarter of the input size",
@@ -138,23 +145,7 @@ pub fn export(net: &HydraNet, opts: &OnnxOptions, metadata: &[(String, String)])
             }
         }
     }
-    let mut g = low.g;
-    // The heads' outputs are renamed by Identity nodes above; fold them away: rename the
-    // producing node's output instead, so the graph holds only the listed operators.
-    let renames: Vec<(String, String)> = g
-        .nodes
-        .iter()
-        .filter(|n| n.op_type.as_deref() == Some("Identity"))
-        .map(|n| (n.input[0].clone(), n.output[0].clone()))
-        .collect();
-    g.nodes.retain(|n| n.op_type.as_deref() != Some("Identity"));
-    for node in &mut g.nodes {
-        for name in node.input.iter_mut().chain(node.output.iter_mut()) {
-            if let Some((_, to)) = renames.iter().find(|(from, _)| from == name) {
-                *name = to.clone();
-            }
-        }
-    }
+    let g = low.g;
 
     let input = value_info("image", f32t, &[n, Dim::Size(3), h, w], "RGB / 255, then (x - mean) / std per channel, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]");
     let graph = GraphProto {

@@ -6,6 +6,7 @@
 //! a change below 1e-15: the same minimiser, found to more digits than SLSQP's tolerance.
 
 use super::linalg::{combination, dot, gram, norm};
+use super::mgda::projection_to_simplex;
 use super::Combined;
 
 /// How the CAGrad gradient is rescaled (LibMTL's `rescale`).
@@ -18,22 +19,6 @@ pub enum Rescale {
     Linear,
 }
 
-/// Euclidean projection onto the probability simplex (sort and threshold).
-pub fn project_to_simplex(y: &[f64]) -> Vec<f64> {
-    let mut u = y.to_vec();
-    u.sort_by(|a, b| b.total_cmp(a));
-    let mut cum = 0.0;
-    let mut theta = 0.0;
-    for (k, v) in u.iter().enumerate() {
-        cum += v;
-        let t = (cum - 1.0) / (k as f64 + 1.0);
-        if v - t > 0.0 {
-            theta = t;
-        }
-    }
-    y.iter().map(|v| (v - theta).max(0.0)).collect()
-}
-
 /// `argmin_{w ∈ simplex} f(w)` for a convex, differentiable `f` with gradient `df`.
 fn minimise_on_simplex(n: usize, f: &dyn Fn(&[f64]) -> f64, df: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
     let mut x = vec![1.0 / n as f64; n];
@@ -42,7 +27,7 @@ fn minimise_on_simplex(n: usize, f: &dyn Fn(&[f64]) -> f64, df: &dyn Fn(&[f64]) 
         let (fx, g) = (f(&x), df(&x));
         let mut moved = None;
         while step > 1e-30 {
-            let y = project_to_simplex(&x.iter().zip(&g).map(|(a, b)| a - step * b).collect::<Vec<_>>());
+            let y = projection_to_simplex(&x.iter().zip(&g).map(|(a, b)| a - step * b).collect::<Vec<_>>());
             let d: Vec<f64> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
             // Armijo on the projected step.
             if f(&y) <= fx + 1e-4 * dot(&g, &d) {

@@ -33,8 +33,9 @@ fn min_norm_from2(v1v1: f64, v1v2: f64, v2v2: f64) -> (f64, f64) {
     (gamma, v2v2 + gamma * (v1v2 - v2v2))
 }
 
-/// Euclidean projection onto the simplex (the official code's sort-based form).
-fn projection_to_simplex(y: &[f64]) -> Vec<f64> {
+/// Euclidean projection onto the simplex (the official code's sort-based form; CAGrad's
+/// solver uses it too).
+pub(super) fn projection_to_simplex(y: &[f64]) -> Vec<f64> {
     let m = y.len();
     let mut sorted = y.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));

@@ -3,7 +3,7 @@
 //! applied gradient is `Σ_i pc_i`. The weights are LibMTL's `batch_weight`: 1 per task,
 //! minus the projection coefficients of the times `g_j` was projected out.
 
-use super::linalg::dot;
+use super::linalg::{combination, dot};
 use super::Combined;
 
 pub fn combine(grads: &[Vec<f64>], order: &mut dyn FnMut(usize) -> Vec<usize>) -> Combined {
@@ -25,11 +25,5 @@ pub fn combine(grads: &[Vec<f64>], order: &mut dyn FnMut(usize) -> Vec<usize>) -
             }
         }
     }
-    let mut gradient = vec![0.0; grads[0].len()];
-    for p in &pc {
-        for (o, v) in gradient.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
-    Combined { gradient, weights }
+    Combined { gradient: combination(&vec![1.0; t], &pc), weights }
 }
