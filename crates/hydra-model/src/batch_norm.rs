@@ -111,6 +111,21 @@ impl BatchNorm {
         output
     }
 
+    /// The running statistics `[running_mean, running_var, num_batches_tracked]`, each `[C]`
+    /// (`[1]` for the count), with any pending update of this thread applied.
+    pub fn running_statistics(&self) -> [Tensor<1>; 3] {
+        [self.running_mean.value_sync(), self.running_var.value_sync(), self.num_batches_tracked.value_sync()]
+    }
+
+    /// Put back running statistics taken by [`BatchNorm::running_statistics`]: a forward pass
+    /// run again on the same batch (the per-task passes of a multi-task gradient method) then
+    /// leaves them as one pass did.
+    pub fn restore_running_statistics(&self, [mean, var, count]: [Tensor<1>; 3]) {
+        self.running_mean.update(mean);
+        self.running_var.update(var);
+        self.num_batches_tracked.update(count);
+    }
+
     /// Number of channels.
     pub fn num_features(&self) -> usize {
         self.gamma.dims()[0]

@@ -118,6 +118,19 @@ impl MobileNetV2 {
         out
     }
 
+    /// Every BatchNorm's running statistics, in forward order (see
+    /// [`crate::batch_norm::BatchNorm::running_statistics`]).
+    pub fn running_statistics(&self) -> Vec<[Tensor<1>; 3]> {
+        self.layers([1, 1, 1]).iter().map(|l| l.layer.bn.running_statistics()).collect()
+    }
+
+    /// Put back the statistics [`MobileNetV2::running_statistics`] took.
+    pub fn restore_running_statistics(&self, statistics: Vec<[Tensor<1>; 3]>) {
+        for (l, s) in self.layers([1, 1, 1]).iter().zip(statistics) {
+            l.layer.bn.restore_running_statistics(s);
+        }
+    }
+
     /// For an input `[B, 3, H, W]`, the input shape `[B, C, h, w]` of each BatchNorm that
     /// normalises with batch statistics in training, in forward order (frozen layers left
     /// out). Each such layer reduces `B · h · w` values per channel.

@@ -62,6 +62,9 @@ pub struct CheckpointMeta {
     pub optimizer_steps: BTreeMap<String, u64>,
     pub early_stopping: EarlyStopState,
     pub loss_history: LossHistory,
+    /// The state of the objective (gradient methods' random generator and running values).
+    #[serde(default)]
+    pub objective: crate::objective::ObjectiveState,
     /// The resolved configuration of the run.
     pub config: String,
 }

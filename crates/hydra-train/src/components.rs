@@ -13,6 +13,8 @@ use crate::metrics::{DepthEval, EvalMetrics};
 use crate::optim::OptimizerKind;
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::train::TrainError;
+use crate::mtl::{GradientMethod, GradientObjective, Normalisation, Rescale};
+use crate::objective::{LossWeighting, Objective};
 use crate::weighting::{fixed_weight, Weighting};
 
 struct FreezeBn;
@@ -62,7 +64,45 @@ pub fn weighting(c: &Config, tasks: &[Task]) -> Weighting {
     match c.loss.weighting.as_str() {
         "uncertainty" => Weighting::Uncertainty,
         "dwa" => Weighting::Dwa { temperature: c.loss.dwa_temperature },
+        "rlw" => Weighting::Rlw,
+        "gls" => Weighting::Gls,
         _ => Weighting::Fixed(tasks.iter().map(|&t| fixed_weight(t, c.loss.segm_weight, c.loss.depth_weight, c.loss.normal_weight)).collect()),
+    }
+}
+
+/// The gradient method `loss.weighting` names, if it names one (else a loss weighting).
+pub fn gradient_method(c: &Config) -> Option<GradientMethod> {
+    let l = &c.loss;
+    Some(match l.weighting.as_str() {
+        "ew" => GradientMethod::Ew,
+        "mgda" => GradientMethod::Mgda {
+            normalisation: match l.mgda_normalisation.as_str() {
+                "l2" => Normalisation::L2,
+                "loss" => Normalisation::Loss,
+                "loss+" => Normalisation::LossL2,
+                _ => Normalisation::None,
+            },
+        },
+        "pcgrad" => GradientMethod::PcGrad,
+        "imtl" => GradientMethod::Imtl,
+        "aligned_mtl" => GradientMethod::AlignedMtl,
+        "cagrad" => GradientMethod::CaGrad {
+            c: l.cagrad_c,
+            rescale: match l.cagrad_rescale {
+                0 => Rescale::None,
+                2 => Rescale::Linear,
+                _ => Rescale::Quadratic,
+            },
+        },
+        _ => return None,
+    })
+}
+
+/// How the task losses become the applied gradient: a gradient method or a loss weighting.
+pub fn objective(c: &Config, tasks: &[Task]) -> Box<dyn Objective> {
+    match gradient_method(c) {
+        Some(m) => Box::new(GradientObjective::new(m, c.loss.rep_grad, tasks.len(), c.training.seed)),
+        None => Box::new(LossWeighting::seeded(weighting(c, tasks), c.training.seed)),
     }
 }
 

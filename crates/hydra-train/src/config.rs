@@ -98,7 +98,8 @@ pub struct EvalSection {
 pub struct LossSection {
     /// `l1` (masked L1) or `berhu`.
     pub depth: String,
-    /// `fixed`, `uncertainty` (Kendall et al. 2018) or `dwa` (Liu et al. 2019).
+    /// A loss weighting (`fixed`, `uncertainty`, `dwa`, `rlw`, `gls`) or a gradient method
+    /// (`ew`, `mgda`, `pcgrad`, `imtl`, `aligned_mtl`, `cagrad`): see `components::objective`.
     pub weighting: String,
     /// Fixed weights (also the initial weights of DWA's mean).
     pub segm_weight: f64,
@@ -106,6 +107,31 @@ pub struct LossSection {
     pub normal_weight: f64,
     /// DWA temperature.
     pub dwa_temperature: f64,
+    /// Gradient methods: combine the gradients of the shared representation (the decoder's
+    /// output) instead of the shared parameters' (LibMTL's `rep_grad`; MGDA-UB for `mgda`).
+    #[serde(default)]
+    pub rep_grad: bool,
+    /// MGDA's gradient normalisation: `none`, `l2`, `loss` or `loss+` (LibMTL's `mgda_gn`).
+    #[serde(default = "default_mgda_normalisation")]
+    pub mgda_normalisation: String,
+    /// CAGrad's radius `c` (LibMTL's `calpha`).
+    #[serde(default = "default_cagrad_c")]
+    pub cagrad_c: f64,
+    /// CAGrad's rescaling: 0 none, 1 by `1 / (1 + c²)`, 2 by `1 / (1 + c)` (LibMTL's `rescale`).
+    #[serde(default = "default_cagrad_rescale")]
+    pub cagrad_rescale: usize,
+}
+
+fn default_mgda_normalisation() -> String {
+    "none".into()
+}
+
+fn default_cagrad_c() -> f64 {
+    0.5
+}
+
+fn default_cagrad_rescale() -> usize {
+    1
 }
 
 /// `[optimizer]`
@@ -156,6 +182,14 @@ pub struct TrainingSection {
     pub backend: String,
     /// Cap on iterations per epoch (0 = the whole training set).
     pub iters_per_epoch: usize,
+    /// At logged iterations, measure the tasks' gradient norms and cosines on the shared
+    /// parameters (one backward pass per task more where the objective does not take them).
+    #[serde(default = "default_true")]
+    pub log_conflict: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[early_stopping]`

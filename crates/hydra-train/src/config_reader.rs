@@ -77,12 +77,6 @@ impl<'a> Section<'a> {
         self.table.and_then(|t| t.get(k))
     }
 
-    /// Whether the key is present.
-    pub fn has(&self, k: &'static str) -> bool {
-        self.known.borrow_mut().insert(k);
-        self.table.is_some_and(|t| t.contains_key(k))
-    }
-
     fn wrong(&self, k: &str, v: &Value, expected: &str) -> ConfigError {
         ConfigError(format!("{} = {}: expected {expected}, found {}", self.key(k), show(v), type_name(v)))
     }
@@ -123,11 +117,6 @@ impl<'a> Section<'a> {
                 Ok(x)
             }
         }
-    }
-
-    /// An optional float in `[lo, hi]`.
-    pub fn opt_f64(&self, k: &'static str, lo: f64, hi: f64) -> Result<Option<f64>, ConfigError> {
-        if self.has(k) { self.f64(k, 0.0, lo, hi).map(Some) } else { Ok(None) }
     }
 
     /// An integer in `[lo, hi]`.
@@ -171,11 +160,6 @@ impl<'a> Section<'a> {
     /// A string.
     pub fn string(&self, k: &'static str, default: &str) -> Result<String, ConfigError> {
         Ok(self.opt_string(k)?.unwrap_or_else(|| default.to_string()))
-    }
-
-    /// A required string.
-    pub fn required_string(&self, k: &'static str) -> Result<String, ConfigError> {
-        self.opt_string(k)?.ok_or_else(|| ConfigError(format!("{}: missing (a string is required)", self.key(k))))
     }
 
     /// One of `choices`.
@@ -232,16 +216,6 @@ impl<'a> Section<'a> {
                 _ => Err(self.wrong(k, v, "an array of strings")),
             })
             .collect()
-    }
-
-    /// Names of the sub-tables (for per-task tables like `loss.weights`).
-    pub fn keys(&self) -> Vec<String> {
-        self.table.map(|t| t.keys().cloned().collect()).unwrap_or_default()
-    }
-
-    /// Mark a key as known without reading it (read elsewhere).
-    pub fn allow(&self, k: &'static str) {
-        self.known.borrow_mut().insert(k);
     }
 
     /// Fail on keys no reader asked for, suggesting the closest known key.
@@ -343,5 +317,40 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(closest("lr", ["encoder_lr", "momentum"]), None);
         assert_eq!(closest("encoder_l", ["encoder_lr", "momentum"]), Some("encoder_lr"));
+    }
+
+    #[test]
+    fn edit_distances_by_hand() {
+        // kitten → sitten → sittin → sitting; deletions, insertions and substitutions each 1.
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("ab", "a"), 1);
+        assert_eq!(edit_distance("a", "ab"), 1);
+        assert_eq!(edit_distance("flaw", "lawn"), 2);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn a_long_key_is_suggested_within_a_third_of_its_length() {
+        // 19 characters: up to 6 edits away is close (`3.max(19 / 3)`).
+        assert_eq!(edit_distance("checkpoint_int", "checkpoint_interval"), 5);
+        assert_eq!(closest("checkpoint_int", ["checkpoint_interval"]), Some("checkpoint_interval"));
+        assert_eq!(closest("checkpoint", ["checkpoint_interval"]), None, "9 edits is not close");
+        // The closer of two wins.
+        assert_eq!(closest("momentun", ["momentum", "moment"]), Some("momentum"));
+    }
+
+    #[test]
+    fn number_arrays_check_length_and_every_entry() {
+        let t = table("a = [1, 2.5, 3]\nb = [0.5, 2.0]\nc = [-0.5, 0.5]\nd = [0.25, 0.75]\n");
+        let r = Section::root(&t);
+        // Length 0: any length.
+        assert_eq!(r.f64_array("a", &[], 0, 0.0, 10.0), Ok(vec![1.0, 2.5, 3.0]));
+        assert!(r.f64_array("a", &[], 2, 0.0, 10.0).unwrap_err().0.contains("expected an array of 2 numbers"));
+        // Every entry in range: above and below are both refused.
+        assert!(r.f64_array("b", &[], 2, 0.0, 1.0).unwrap_err().0.contains("b = [0.5, 2.0]: expected an array of 2 numbers in [0, 1]"));
+        assert!(r.f64_array("c", &[], 2, 0.0, 1.0).is_err());
+        assert_eq!(r.f64_array("d", &[], 2, 0.0, 1.0), Ok(vec![0.25, 0.75]));
+        assert_eq!(r.f64_array("missing", &[7.0], 1, 0.0, 10.0), Ok(vec![7.0]));
     }
 }

@@ -65,31 +65,61 @@ pub fn normal_loss(pred: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
 
 /// The per-task losses of one batch, in task order (zero for a task the batch lacks).
 pub fn task_losses(net: &HydraNet, batch: hydra_data::batch::Batch, tasks: &[Task], ignore: i64, depth: DepthLoss) -> Vec<Tensor<1>> {
-    let device = batch.images.device();
-    let [_, _, h, w] = batch.images.dims();
-    let out = net.forward(batch.images);
-    tasks
-        .iter()
-        .map(|&t| {
-            let pred = out.get(t).expect("network has every configured task").clone();
-            let zero = || pred.clone().sum().mul_scalar(0.0);
-            match t {
-                Task::Segmentation => match batch.labels.clone() {
-                    Some(l) => hydra_model::kernels::upsampled_cross_entropy(pred, l, ignore),
-                    None => zero(),
-                },
-                Task::Depth => match batch.depth.clone() {
-                    Some(d) => depth_loss(to_label_size(pred, [h, w]), d, depth),
-                    None => zero(),
-                },
-                Task::Normals => match batch.normals.clone() {
-                    Some(n) => normal_loss(to_label_size(pred, [h, w]), n),
-                    None => zero(),
-                },
-            }
-            .to_device(&device)
-        })
-        .collect()
+    BatchLosses { batch, tasks, ignore, depth }.all(net)
+}
+
+/// One batch on the training device and how its task losses are computed: from one forward
+/// pass ([`BatchLosses::all`]), or from the shared representation, one head at a time (the
+/// per-task passes of the multi-task gradient methods).
+#[derive(Debug, Clone)]
+pub struct BatchLosses<'a> {
+    pub batch: hydra_data::batch::Batch,
+    /// The configured tasks, in task order.
+    pub tasks: &'a [Task],
+    pub ignore: i64,
+    pub depth: DepthLoss,
+}
+
+impl BatchLosses<'_> {
+    /// Every task's loss `[1]` (task order) from one forward pass of `net`.
+    pub fn all(&self, net: &HydraNet) -> Vec<Tensor<1>> {
+        let features = self.representation(net);
+        (0..self.tasks.len()).map(|t| self.head_loss(net, features.clone(), t)).collect()
+    }
+
+    /// The shared representation: the decoder's output `[B, decoder_width, ⌈H/4⌉', ⌈W/4⌉']`
+    /// for the batch's images `[B, 3, H, W]`, the input of every task head. Everything before
+    /// it (encoder and decoder) is shared by all tasks; each head reads it alone.
+    pub fn representation(&self, net: &HydraNet) -> Tensor<4> {
+        net.decoder.forward(net.encoder.forward(self.batch.images.clone()))
+    }
+
+    /// The loss `[1]` of task `t` (an index into `tasks`) from the representation `features`
+    /// `[B, decoder_width, h, w]`: its head, then its loss at the label size (zero when the
+    /// batch has no target for it).
+    pub fn head_loss(&self, net: &HydraNet, features: Tensor<4>, t: usize) -> Tensor<1> {
+        let task = self.tasks[t];
+        let device = self.batch.images.device();
+        let [_, _, h, w] = self.batch.images.dims();
+        let pred = net.head(task).expect("network has every configured task").forward(features);
+        let zero = || pred.clone().sum().mul_scalar(0.0);
+        let b = &self.batch;
+        match task {
+            Task::Segmentation => match b.labels.clone() {
+                Some(l) => hydra_model::kernels::upsampled_cross_entropy(pred, l, self.ignore),
+                None => zero(),
+            },
+            Task::Depth => match b.depth.clone() {
+                Some(d) => depth_loss(to_label_size(pred, [h, w]), d, self.depth),
+                None => zero(),
+            },
+            Task::Normals => match b.normals.clone() {
+                Some(n) => normal_loss(to_label_size(pred, [h, w]), n),
+                None => zero(),
+            },
+        }
+        .to_device(&device)
+    }
 }
 
 #[cfg(test)]

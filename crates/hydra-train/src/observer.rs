@@ -34,6 +34,10 @@ pub struct IterationEvent<'a> {
     pub weights: &'a [(Task, f64)],
     pub lr_encoder: f64,
     pub lr_decoder: f64,
+    /// At logged iterations with `training.log_conflict`: each task's gradient norm on the
+    /// shared parameters, and the cosine of each pair of tasks' gradients (`"segm/depth"`).
+    pub grad_norms: &'a [(Task, f64)],
+    pub grad_cosines: &'a [(String, f64)],
 }
 
 /// A validation has finished.

@@ -38,6 +38,8 @@ const PLOT_ORDER: &[&str] = &[
     "depth_error_histogram",
     "learning_rate",
     "task_weights",
+    "gradient_conflict",
+    "gradient_norms",
     "throughput",
 ];
 

@@ -193,6 +193,8 @@ impl Observer for TensorBoard {
         values.push(("lr/encoder".into(), e.lr_encoder as f32));
         values.push(("lr/decoder".into(), e.lr_decoder as f32));
         values.push(("speed/images_per_s".into(), e.images_per_s as f32));
+        values.extend(e.grad_norms.iter().map(|(t, v)| (format!("conflict/grad_norm_{}", t.key()), *v as f32)));
+        values.extend(e.grad_cosines.iter().map(|(k, v)| (format!("conflict/cosine_{}", k.replace('/', "_")), *v as f32)));
         self.write(e.iteration as i64, &Payload::Scalars(&values))
     }
 

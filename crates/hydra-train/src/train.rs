@@ -42,6 +42,7 @@ pub use options::{Resume, TrainOptions, TrainSummary};
 pub use step::StepOutcome;
 pub use trainer::Trainer;
 
+use crate::mtl::Conflict;
 use crate::observer::{Console, EpochEvent, IterationEvent, Observer, Observers};
 use crate::panels::PanelWriter;
 use crate::plots::RunPlots;
@@ -155,6 +156,13 @@ fn iteration_event(trainer: &Trainer, step: &StepOutcome, epoch: usize, done: us
     let logged = trainer.iteration % trainer.config.training.log_interval as u64 == 0;
     let weights: Vec<(Task, f64)> = if logged { tasks.iter().copied().zip(trainer.objective.task_weights(trainer.module())).collect() } else { Vec::new() };
     let losses: Vec<(Task, f64)> = tasks.iter().copied().zip(step.losses.iter().copied()).collect();
+    let (grad_norms, grad_cosines) = match (&step.conflict, logged) {
+        (Some(c), true) => (
+            tasks.iter().copied().zip(c.norms.iter().copied()).collect(),
+            Conflict::pairs(tasks.len()).into_iter().zip(&c.cosines).map(|((i, j), &v)| (format!("{}/{}", tasks[i].key(), tasks[j].key()), v)).collect(),
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
     obs.iteration(&IterationEvent {
         epoch,
         iteration: trainer.iteration,
@@ -167,15 +175,22 @@ fn iteration_event(trainer: &Trainer, step: &StepOutcome, epoch: usize, done: us
         weights: &weights,
         lr_encoder: o.encoder_lr * step.lr_factor,
         lr_decoder: o.decoder_lr * step.lr_factor,
+        grad_norms: &grad_norms,
+        grad_cosines: &grad_cosines,
     })
 }
 
 /// The iteration record of metrics.jsonl.
 pub(crate) fn iteration_record(e: &IterationEvent<'_>) -> serde_json::Value {
     let map = |v: &[(Task, f64)]| v.iter().map(|(t, x)| (t.key().to_string(), json!(x))).collect::<serde_json::Map<_, _>>();
-    json!({
+    let mut record = json!({
         "kind": "iter", "epoch": e.epoch, "iteration": e.iteration, "loss": e.total,
         "losses": map(e.losses), "weights": map(e.weights),
         "lr_encoder": e.lr_encoder, "lr_decoder": e.lr_decoder, "images_per_s": e.images_per_s,
-    })
+    });
+    if !e.grad_norms.is_empty() {
+        record["grad_norms"] = json!(map(e.grad_norms));
+        record["grad_cosines"] = json!(e.grad_cosines.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>());
+    }
+    record
 }

@@ -1,5 +1,5 @@
-//! Task weighting: fixed weights, uncertainty weighting (Kendall et al. 2018) and dynamic
-//! weight average (Liu et al. 2019).
+//! Task weighting: fixed weights, uncertainty weighting (Kendall et al. 2018), dynamic
+//! weight average (Liu et al. 2019), random loss weighting and the geometric loss strategy.
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
@@ -30,6 +30,11 @@ pub enum Weighting {
     /// `w_t = T · exp(r_t / τ) / Σ_i exp(r_i / τ)`, `r_t = L̄_t(e−1) / L̄_t(e−2)` from the mean
     /// losses of the two previous epochs; `w_t = 1` for the first two epochs.
     Dwa { temperature: f64 },
+    /// Random loss weighting (Lin et al. 2022, LibMTL's RLW): `w = softmax(z)`, `z ~ N(0, I)`
+    /// drawn every step.
+    Rlw,
+    /// Geometric loss strategy (Chennupati et al. 2019, LibMTL's GLS): `(Π_t L_t)^{1/T}`.
+    Gls,
 }
 
 /// Mean task losses of completed epochs (DWA's input); part of the checkpoint.
@@ -45,7 +50,7 @@ impl Weighting {
     pub fn epoch_weights(&self, tasks: usize, history: &LossHistory) -> Vec<f64> {
         match self {
             Weighting::Fixed(w) => w.clone(),
-            Weighting::Uncertainty => vec![1.0; tasks],
+            Weighting::Uncertainty | Weighting::Rlw | Weighting::Gls => vec![1.0; tasks],
             Weighting::Dwa { temperature } => {
                 let n = history.epochs.len();
                 if n < 2 {
@@ -60,7 +65,8 @@ impl Weighting {
         }
     }
 
-    /// Combine task losses `[1]` each into the total loss.
+    /// Combine task losses `[1]` each into the total loss (RLW: `weights` are the step's
+    /// draw).
     pub fn combine(&self, losses: &[Tensor<1>], weights: &[f64], uncertainty: Option<&UncertaintyWeights>) -> Tensor<1> {
         match (self, uncertainty) {
             (Weighting::Uncertainty, Some(u)) => {
@@ -75,6 +81,12 @@ impl Weighting {
                     });
                 }
                 total.expect("at least one task")
+            }
+            (Weighting::Gls, _) => {
+                // A loss of exactly 0 (a task without targets in the batch) would make the
+                // root's derivative infinite: each factor is at least 1e-12.
+                let product = losses.iter().map(|l| l.clone().clamp_min(1e-12)).reduce(|a, b| a * b).expect("at least one task");
+                product.powf_scalar(1.0 / losses.len() as f64)
             }
             _ => {
                 let mut total: Option<Tensor<1>> = None;

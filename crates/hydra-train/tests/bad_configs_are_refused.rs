@@ -15,6 +15,8 @@ fn config_mistakes_are_one_clear_line() {
         ("[optimizer]\nmomentum = \"high\"\n", None, "optimizer.momentum = \"high\": expected a number in [0, 0.999999], found a string"),
         ("", Some("training.batch_size=0"), "training.batch_size = 0: must be an integer in [1, 4096]"),
         ("", Some("loss.weighting=kendal"), "loss.weighting = \"kendal\": must be one of fixed, uncertainty, dwa"),
+        ("[loss]\nweighting = \"pcgrad\"\nrep_grad = true\n", None, "loss.rep_grad = true: needs a gradient method that combines representation gradients (ew, mgda, imtl, aligned_mtl), not loss.weighting = \"pcgrad\""),
+        ("[loss]\nweighting = \"cagrad\"\ncagrad_rescale = 3\n", None, "loss.cagrad_rescale = 3: must be an integer in [0, 2]"),
     ] {
         let cfg = tiny_config(&dir, &run, extra);
         let mut args = vec!["train", "--config", cfg.to_str().unwrap()];

@@ -69,3 +69,9 @@ fn sgd_nesterov_dwa_multistep_early_stopping_state() {
         &[1, 2],
     );
 }
+
+#[test]
+fn gradient_methods_pcgrad_and_mgda_ub() {
+    check("resume-pcgrad", "[loss]\nweighting = \"pcgrad\"\n", 3, &[1]);
+    check("resume-mgda-ub", "[loss]\nweighting = \"mgda\"\nrep_grad = true\nmgda_normalisation = \"loss+\"\n", 2, &[1]);
+}

@@ -13,7 +13,8 @@ use burn::prelude::*;
 use common::{parameters, scratch, tiny_config};
 use hydra_train::config::Config;
 use hydra_train::grad_sync::GradientSync;
-use hydra_train::objective::{LossWeighting, NonFiniteLoss, Objective};
+use hydra_train::loss::BatchLosses;
+use hydra_train::objective::{scalar, LossWeighting, NonFiniteLoss, Objective, StepGradient, StepInfo};
 use hydra_train::observer::{EpochEvent, IterationEvent, Observer, ValidationEvent};
 use hydra_train::train::{run, Resume, Silent, TrainError, TrainModule, TrainOptions, Trainer};
 use hydra_train::weighting::{LossHistory, Weighting};
@@ -110,10 +111,13 @@ impl Objective for Zeroed {
         self.epochs.fetch_add(1, Ordering::Relaxed);
         self.inner.epoch_start(tasks, history);
     }
-    fn gradients(&mut self, module: &TrainModule, losses: &[Tensor<1>], iteration: u64) -> Result<(f64, GradientsParams), NonFiniteLoss> {
+    fn gradients(&mut self, module: &TrainModule, batch: &BatchLosses<'_>, step: StepInfo) -> Result<StepGradient, NonFiniteLoss> {
         self.steps.fetch_add(1, Ordering::Relaxed);
+        let losses = batch.all(&module.net);
+        let values = losses.iter().map(scalar).collect();
         let zeroed: Vec<Tensor<1>> = losses.iter().map(|l| l.clone().mul_scalar(0.0)).collect();
-        self.inner.gradients(module, &zeroed, iteration)
+        let (total, grads) = self.inner.combine(module, &zeroed, step.iteration)?;
+        Ok(StepGradient { total, losses: values, grads, conflict: None })
     }
     fn task_weights(&self, module: &TrainModule) -> Vec<f64> {
         self.inner.task_weights(module)
@@ -141,10 +145,12 @@ struct InfiniteGradient;
 
 impl Objective for InfiniteGradient {
     fn epoch_start(&mut self, _tasks: usize, _history: &LossHistory) {}
-    fn gradients(&mut self, module: &TrainModule, losses: &[Tensor<1>], _iteration: u64) -> Result<(f64, GradientsParams), NonFiniteLoss> {
+    fn gradients(&mut self, module: &TrainModule, batch: &BatchLosses<'_>, _step: StepInfo) -> Result<StepGradient, NonFiniteLoss> {
+        let losses = batch.all(&module.net);
+        let values = losses.iter().map(scalar).collect();
         let total = losses.iter().cloned().reduce(|a, b| a + b).unwrap();
-        let value = total.clone().into_scalar::<f32>() as f64;
-        Ok((value, GradientsParams::from_grads(total.mul_scalar(f32::INFINITY).backward(), module)))
+        let value = scalar(&total);
+        Ok(StepGradient { total: value, losses: values, grads: GradientsParams::from_grads(total.mul_scalar(f32::INFINITY).backward(), module), conflict: None })
     }
     fn task_weights(&self, _module: &TrainModule) -> Vec<f64> {
         vec![1.0, 1.0]

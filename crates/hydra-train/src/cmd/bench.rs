@@ -53,6 +53,13 @@ pub struct Args {
     /// Inference with BatchNorm folded into the convolutions.
     #[arg(long)]
     fold_bn: bool,
+    /// Training step: how the task losses become the gradient (a `loss.weighting` name:
+    /// fixed, rlw, gls, ew, mgda, pcgrad, ...), with the method's defaults.
+    #[arg(long)]
+    weighting: Option<String>,
+    /// Training step: the gradient method combines representation gradients (`loss.rep_grad`).
+    #[arg(long)]
+    rep_grad: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -81,6 +88,12 @@ fn check_limits(a: &Args, batch: usize, h: usize, w: usize) -> Result<()> {
     lim("--workers", a.workers, limits::WORKERS)?;
     lim("--warmup", a.warmup, limits::REPEATS)?;
     lim("--repeats", a.repeats, 1..=*limits::REPEATS.end())?;
+    if (a.weighting.is_some() || a.rep_grad) && a.what != What::Train {
+        anyhow::bail!("--weighting and --rep-grad are for `hydra bench train`");
+    }
+    if a.rep_grad && a.weighting.is_none() {
+        anyhow::bail!("--rep-grad needs --weighting with a gradient method");
+    }
     let pixels = (h * w) as u64;
     let lower = "lower --batch or --size";
     match a.what {
@@ -114,8 +127,20 @@ pub fn run(a: Args) -> Result<()> {
         }
         What::Train => {
             let device = super::device(&a.backend)?;
-            let t = bench::train_step(&device, a.classes, batch, [h, w], a.warmup, a.repeats);
-            report(&format!("train_step_{h}x{w}_b{batch}"), &t, batch as f64, "images")
+            let objective = match &a.weighting {
+                None => None,
+                Some(m) => {
+                    let text = format!("[loss]\nweighting = {m:?}\nrep_grad = {}\n", a.rep_grad);
+                    let config = hydra_train::config::Config::from_toml(&text, &[]).map_err(|e| anyhow::anyhow!("--weighting {m}: {e}"))?;
+                    Some(hydra_train::components::objective(&config, &[hydra_model::Task::Segmentation, hydra_model::Task::Depth]))
+                }
+            };
+            let name = match &a.weighting {
+                Some(m) => format!("train_step_{h}x{w}_b{batch}_{m}{}", if a.rep_grad { "_rep" } else { "" }),
+                None => format!("train_step_{h}x{w}_b{batch}"),
+            };
+            let t = bench::train_step(&device, a.classes, batch, [h, w], a.warmup, a.repeats, objective);
+            report(&name, &t, batch as f64, "images")
         }
         What::Data => {
             // The two real frames, listed many times: decode + augment + collate at full size.

@@ -11,6 +11,10 @@ use crate::limits;
 
 const TASKS: [&str; 3] = ["segm", "depth", "normal"];
 const BIG: usize = 1 << 30;
+/// `loss.weighting`: the loss weightings, then the gradient methods.
+const WEIGHTINGS: &[&str] = &["fixed", "uncertainty", "dwa", "rlw", "gls", "ew", "mgda", "pcgrad", "imtl", "aligned_mtl", "cagrad"];
+/// The gradient methods LibMTL runs on representation gradients too (`loss.rep_grad`).
+const REP_GRAD_METHODS: &[&str] = &["ew", "mgda", "imtl", "aligned_mtl"];
 
 fn source(s: &Section<'_>, train: bool) -> Result<SourceSection, ConfigError> {
     let kind = s.choice("kind", "synthetic", &["nyud", "mtan", "synthetic"])?;
@@ -95,12 +99,23 @@ impl Config {
         let l = root.section("loss")?;
         let loss = LossSection {
             depth: l.choice("depth", "l1", &["l1", "berhu"])?,
-            weighting: l.choice("weighting", "fixed", &["fixed", "uncertainty", "dwa"])?,
+            weighting: l.choice("weighting", "fixed", WEIGHTINGS)?,
             segm_weight: l.f64("segm_weight", 0.5, 0.0, 1e6)?,
             depth_weight: l.f64("depth_weight", 0.5, 0.0, 1e6)?,
             normal_weight: l.f64("normal_weight", 0.5, 0.0, 1e6)?,
             dwa_temperature: l.f64("dwa_temperature", 2.0, 1e-3, 1e3)?,
+            rep_grad: l.bool("rep_grad", false)?,
+            mgda_normalisation: l.choice("mgda_normalisation", "none", &["none", "l2", "loss", "loss+"])?,
+            cagrad_c: l.f64("cagrad_c", 0.5, 0.0, 1e3)?,
+            cagrad_rescale: l.usize("cagrad_rescale", 1, 0, 2)?,
         };
+        if loss.rep_grad && !REP_GRAD_METHODS.contains(&loss.weighting.as_str()) {
+            return Err(ConfigError(format!(
+                "loss.rep_grad = true: needs a gradient method that combines representation gradients ({}), not loss.weighting = \"{}\"",
+                REP_GRAD_METHODS.join(", "),
+                loss.weighting
+            )));
+        }
         l.finish()?;
 
         let o = root.section("optimizer")?;
@@ -147,6 +162,7 @@ impl Config {
             log_interval: t.usize("log_interval", 10, 1, BIG)?,
             backend: t.choice("backend", "flex", &["flex", "wgpu", "cuda"])?,
             iters_per_epoch: t.usize("iters_per_epoch", 0, 0, BIG)?,
+            log_conflict: t.bool("log_conflict", true)?,
         };
         t.finish()?;
 

@@ -118,7 +118,14 @@ pub fn combine(grads: &[Vec<f64>], losses: &[f64], normalisation: Normalisation)
         Normalisation::Loss => losses[t],
         Normalisation::LossL2 => losses[t] * norm(&grads[t]),
     };
-    let normalised: Vec<Vec<f64>> = grads.iter().enumerate().map(|(t, g)| g.iter().map(|v| v / scale(t)).collect()).collect();
+    let normalised: Vec<Vec<f64>> = grads
+        .iter()
+        .enumerate()
+        .map(|(t, g)| {
+            let s = scale(t);
+            g.iter().map(|v| v / s).collect()
+        })
+        .collect();
     let weights = min_norm_weights(&normalised);
     Combined { gradient: combination(&weights, &normalised), weights }
 }

@@ -11,13 +11,62 @@
 
 mod aligned;
 mod cagrad;
+pub mod grads;
 mod imtl;
 pub mod linalg;
 mod mgda;
+mod objective;
 mod pcgrad;
 
+use std::collections::BTreeMap;
+
 pub use cagrad::Rescale;
+pub use grads::Conflict;
 pub use mgda::Normalisation;
+pub use objective::{diagnostics, GradientObjective};
+
+use crate::objective::ObjectiveState;
+use crate::weighting::LossHistory;
+use hydra_core::rng::SplitMix64;
+
+/// Random numbers for the methods, from the objective's seeded generator (checkpointed, so
+/// that a resumed run draws the same).
+pub struct Draw<'a> {
+    pub rng: &'a mut SplitMix64,
+}
+
+impl Draw<'_> {
+    /// A uniformly random permutation of `0..n` (Fisher–Yates).
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.rng.below(i as u64 + 1) as usize;
+            p.swap(i, j);
+        }
+        p
+    }
+}
+
+/// What a method carries from step to step (running targets, last solutions), by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MethodState {
+    pub values: BTreeMap<String, Vec<f64>>,
+}
+
+impl MethodState {
+    /// Into the objective's checkpointed state, as `method.NAME`.
+    pub fn save(&self, into: &mut ObjectiveState) {
+        for (k, v) in &self.values {
+            into.set(&format!("method.{k}"), v);
+        }
+    }
+
+    /// From a checkpointed state of a run with `tasks` tasks.
+    pub fn load(from: &ObjectiveState, _tasks: usize) -> Result<Self, String> {
+        let values = from.values.keys().filter_map(|k| k.strip_prefix("method.")).map(|k| (k.to_string(), from.get(&format!("method.{k}")).expect("listed"))).collect();
+        Ok(Self { values })
+    }
+}
 
 /// What a method returns: the gradient of the shared parameters `[P]` and the task weights
 /// `[T]` (LibMTL's `batch_weight`, what the logs show).
@@ -66,6 +115,26 @@ impl GradientMethod {
             GradientMethod::Imtl => imtl::combine(grads),
             GradientMethod::AlignedMtl => aligned::combine(grads),
             GradientMethod::CaGrad { c, rescale } => cagrad::combine(grads, *c, *rescale),
+        }
+    }
+
+    /// [`GradientMethod::combine`] in the training loop: random numbers from `draw`, the
+    /// method's `state` carried between steps, at (1-based) `epoch` after the epochs of
+    /// `history`.
+    pub fn combine_with_state(&self, grads: &[Vec<f64>], losses: &[f64], _state: &mut MethodState, draw: &mut Draw<'_>, _epoch: usize, _history: &LossHistory) -> Combined {
+        let t = grads.len();
+        self.combine(grads, losses, &mut |_| draw.permutation(t))
+    }
+
+    /// The method's name in the config (`loss.weighting`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            GradientMethod::Ew => "ew",
+            GradientMethod::Mgda { .. } => "mgda",
+            GradientMethod::PcGrad => "pcgrad",
+            GradientMethod::Imtl => "imtl",
+            GradientMethod::AlignedMtl => "aligned_mtl",
+            GradientMethod::CaGrad { .. } => "cagrad",
         }
     }
 }

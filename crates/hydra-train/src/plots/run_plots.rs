@@ -87,6 +87,24 @@ pub fn line_charts(epochs: &[Value], iters: &[Value]) -> Vec<(String, LineChart)
         "task_weights",
         chart("Task weights (effective, end of epoch)", "epoch", "weight", keys(epochs, "weights").iter().map(|t| Series::line(t.as_str(), points(epochs, "epoch", &["weights", t]))).collect()),
     );
+    push(
+        "gradient_norms",
+        chart(
+            "Task gradient norms on the shared parameters (logged iterations)",
+            "iteration",
+            "‖∇ L_t‖ (encoder and decoder)",
+            keys(iters, "grad_norms").iter().map(|t| Series::line(t.as_str(), points(iters, "iteration", &["grad_norms", t]))).collect(),
+        ),
+    );
+    push(
+        "gradient_conflict",
+        chart(
+            "Gradient conflict: cosine of task gradients on the shared parameters",
+            "iteration",
+            "cosine (below 0: the tasks conflict)",
+            keys(iters, "grad_cosines").iter().map(|t| Series::line(t.as_str(), points(iters, "iteration", &["grad_cosines", t]))).collect(),
+        ),
+    );
     push("throughput", chart("Training throughput", "iteration", "images / s", vec![Series::line("training", points(iters, "iteration", &["images_per_s"]))]));
     let val = keys(epochs, "val");
     let groups: [(&str, &str, &str, &[&str]); 3] = [

@@ -63,6 +63,7 @@ impl Trainer {
                 optimizer_steps: steps,
                 early_stopping: self.early_stopping.clone(),
                 loss_history: self.history.clone(),
+                objective: self.objective.state(),
                 config: self.config.to_toml(),
             },
             model,

@@ -6,7 +6,9 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use hydra_data::batch::HostBatch;
 
-use crate::loss::task_losses;
+use crate::loss::BatchLosses;
+use crate::mtl::Conflict;
+use crate::objective::{StepGradient, StepInfo};
 use crate::optim::{grad_norm, Hyper, Optimizer};
 use crate::train::{TrainError, Trainer};
 
@@ -21,6 +23,8 @@ pub struct StepOutcome {
     pub images_per_s: f64,
     /// The schedule's factor on the learning rates of this step.
     pub lr_factor: f64,
+    /// The tasks' gradient norms and cosines on the shared parameters (logged iterations).
+    pub conflict: Option<Conflict>,
 }
 
 impl Trainer {
@@ -32,15 +36,18 @@ impl Trainer {
         if let Some(check) = self.reduction_check.as_mut() {
             check.check(&self.module.as_ref().expect("module").net.encoder, &self.device, [host.len, host.size[0], host.size[1]])?;
         }
-        let batch = host.to_device(&self.device);
+        let batch = BatchLosses { batch: host.to_device(&self.device), tasks: &self.tasks, ignore: self.ignore, depth: self.depth };
         let module = self.module.take().expect("module present");
-        let losses = task_losses(&module.net, batch, &self.tasks, self.ignore, self.depth);
-        let values: Vec<f64> = losses.iter().map(|l| l.clone().into_scalar::<f32>() as f64).collect();
         let non_finite = |what: &str, t: &Self| TrainError::NonFinite { what: what.into(), epoch, iteration: t.iteration + 1, last: t.last_checkpoint.clone() };
-        let gradients = self.objective.gradients(&module, &losses, self.iteration + 1);
-        let (total, grads) = match gradients {
-            Ok(g) if values.iter().all(|v| v.is_finite()) => g,
-            _ => return Err(non_finite("loss", self)),
+        let logged = (self.iteration + 1) % self.config.training.log_interval as u64 == 0 && self.config.training.log_conflict;
+        let gradients = self.objective.gradients(&module, &batch, StepInfo { iteration: self.iteration + 1, logged });
+        drop(batch);
+        let StepGradient { total, losses: values, grads, conflict } = match gradients {
+            Ok(g) if g.losses.iter().all(|v| v.is_finite()) => g,
+            _ => {
+                self.module = Some(module);
+                return Err(non_finite("loss", self));
+            }
         };
         let grads = self.sync.sync(&module, grads);
         let Some(scale) = self.clip_scale(&module, &grads) else {
@@ -59,7 +66,7 @@ impl Trainer {
         self.module = Some(self.optim.step(module, grads, hyper, scale));
         self.iteration += 1;
         let images_per_s = host.len as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        Ok(StepOutcome { losses: values, total, images: host.len, images_per_s, lr_factor: factor })
+        Ok(StepOutcome { losses: values, total, images: host.len, images_per_s, lr_factor: factor, conflict })
     }
 
     /// The factor `optimizer.grad_clip_norm` scales the gradient by (1 when off); `None` when

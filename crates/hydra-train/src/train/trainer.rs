@@ -12,12 +12,12 @@ use hydra_model::Task;
 
 use crate::backend::Backend;
 use crate::checkpoint::{Checkpoint, CheckpointError, EarlyStopState};
-use crate::components::{depth_kind, eval_spec, initial_network, optimizer_kind, schedule, weighting};
+use crate::components::{depth_kind, eval_spec, initial_network, objective, optimizer_kind, schedule, weighting};
 use crate::config::Config;
 use crate::eval::EvalSpec;
 use crate::grad_sync::{GradientSync, LocalOnly};
 use crate::loss::DepthLoss;
-use crate::objective::{LossWeighting, Objective};
+use crate::objective::Objective;
 use crate::optim::{Optimizer, ParamState};
 use crate::reduction_check::ReductionCheck;
 use crate::run_folder::RunLock;
@@ -104,7 +104,7 @@ impl Trainer {
             module: Some(TrainModule { net, task_weights }),
             optim: Optimizer::new(optimizer_kind(&config)),
             sched: schedule(&config, batches as u64),
-            objective: Box::new(LossWeighting::new(weighting)),
+            objective: objective(&config, &tasks),
             sync: Box::new(LocalOnly),
             reduction_check,
             epochs_done: 0,
@@ -154,6 +154,7 @@ impl Trainer {
         self.iteration = ck.meta.iteration;
         self.early_stopping = ck.meta.early_stopping.clone();
         self.history = ck.meta.loss_history.clone();
+        self.objective.restore(&ck.meta.objective).map_err(invalid)?;
         self.last_checkpoint = Some(from.to_path_buf());
         self.resumed_at = Some(ck.meta.iteration);
         Ok(())

@@ -1,0 +1,104 @@
+//! Between Burn's gradients and the methods' f64 vectors: the gradient of a module's
+//! parameters flattened to one vector (in the module's visiting order), written back, or moved
+//! from one set of gradients to another.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+
+/// The gradients `grads` holds for `module`'s parameters, flattened in visiting order
+/// (parameters without a gradient are skipped; so are buffers, which never have one).
+pub fn flatten<M: Module>(module: &M, grads: &GradientsParams) -> Vec<f64> {
+    let mut v = Flatten { grads, out: Vec::new() };
+    module.visit(&mut v);
+    v.out
+}
+
+/// Register the leading `values` (as [`flatten`] lays them out over `template`'s gradients of
+/// `module`) into `into`, each parameter's slice in the shape and on the device of its
+/// template. Returns how many values were used.
+pub fn unflatten<M: Module>(module: &M, template: &GradientsParams, values: &[f64], into: &mut GradientsParams) -> usize {
+    let mut v = Unflatten { template, values, offset: 0, into };
+    module.visit(&mut v);
+    v.offset
+}
+
+/// Move the gradients of `module`'s parameters from `from` to `to`.
+pub fn transfer<M: Module>(module: &M, from: &mut GradientsParams, to: &mut GradientsParams) {
+    module.visit(&mut Transfer { from, to });
+}
+
+struct Flatten<'a> {
+    grads: &'a GradientsParams,
+    out: Vec<f64>,
+}
+
+impl ModuleVisitor for Flatten<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let values = g.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 gradient");
+            self.out.extend(values.into_iter().map(f64::from));
+        }
+    }
+}
+
+struct Unflatten<'a> {
+    template: &'a GradientsParams,
+    values: &'a [f64],
+    offset: usize,
+    into: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for Unflatten<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.template.get::<D>(param.id) {
+            let shape = g.shape();
+            let n = shape.num_elements();
+            let slice: Vec<f32> = self.values[self.offset..self.offset + n].iter().map(|&v| v as f32).collect();
+            self.offset += n;
+            self.into.register::<D>(param.id, Tensor::from_data(TensorData::new(slice, shape), &g.device()));
+        }
+    }
+}
+
+struct Transfer<'a> {
+    from: &'a mut GradientsParams,
+    to: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for Transfer<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.from.remove::<D>(param.id) {
+            self.to.register::<D>(param.id, g);
+        }
+    }
+}
+
+/// How much the tasks' shared gradients conflict: each task's gradient norm and the cosine
+/// similarity of every pair, `(0, 1), (0, 2), …, (1, 2), …` (0 where a norm is 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub norms: Vec<f64>,
+    pub cosines: Vec<f64>,
+}
+
+impl Conflict {
+    /// From the task gradients `grads` (`T` rows of `P`).
+    pub fn of(grads: &[Vec<f64>]) -> Self {
+        use super::linalg::{dot, norm};
+        let norms: Vec<f64> = grads.iter().map(|g| norm(g)).collect();
+        let mut cosines = Vec::new();
+        for i in 0..grads.len() {
+            for j in i + 1..grads.len() {
+                let d = norms[i] * norms[j];
+                cosines.push(if d > 0.0 { dot(&grads[i], &grads[j]) / d } else { 0.0 });
+            }
+        }
+        Self { norms, cosines }
+    }
+
+    /// The pairs `(i, j)` of [`Conflict::cosines`], in order, for `tasks` tasks.
+    pub fn pairs(tasks: usize) -> Vec<(usize, usize)> {
+        (0..tasks).flat_map(|i| (i + 1..tasks).map(move |j| (i, j))).collect()
+    }
+}

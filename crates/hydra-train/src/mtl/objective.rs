@@ -1,0 +1,220 @@
+//! The gradient methods in the training loop: per-task gradients of the shared part of
+//! HydraNet, combined by a [`GradientMethod`], written back as the gradient to apply.
+//!
+//! HydraNet's encoder and decoder are shared by every task; only the heads are task-specific.
+//! The shared parameters are therefore the encoder's and the decoder's, and the shared
+//! representation is the decoder's output, the input of every head (LibMTL's "shared
+//! encoder" and its output `rep`).
+//!
+//! - Parameter gradients (default): one forward and backward pass per task, each of one task's
+//!   loss; the tasks' gradients of the shared parameters are combined. BatchNorm's running
+//!   statistics are those of one forward pass: the statistics after the first pass are put
+//!   back after the last (every pass normalises with the same batch statistics).
+//! - Representation gradients (`loss.rep_grad`, LibMTL's `rep_grad`): the shared part runs
+//!   forward once; each head's loss is differentiated with respect to a detached copy of the
+//!   representation. As in LibMTL, the method weighs the tasks from these gradients summed
+//!   over the batch, and `Σ_t w_t ∂L_t/∂rep` flows back through the shared part in one
+//!   backward pass (so MGDA's normalisation sets the weights but is not applied to the
+//!   gradient, LibMTL's MGDA-UB). Only the methods that give task weights run this way.
+//!
+//! Either way each head receives the gradient of its own (unweighted) loss, as in LibMTL.
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use hydra_core::rng::SplitMix64;
+
+use super::grads::{flatten, transfer, unflatten, Conflict};
+use super::{GradientMethod, MethodState};
+use crate::loss::BatchLosses;
+use crate::objective::{scalar, NonFiniteLoss, Objective, ObjectiveState, StepGradient, StepInfo};
+use crate::train::TrainModule;
+use crate::weighting::LossHistory;
+
+/// A [`GradientMethod`] as the training loop's objective.
+pub struct GradientObjective {
+    method: GradientMethod,
+    /// Combine representation gradients instead of parameter gradients.
+    representation: bool,
+    /// Draws PCGrad's task orders (and other methods' random numbers).
+    rng: SplitMix64,
+    /// What the method carries between steps.
+    state: MethodState,
+    /// The weights of the last step, for the logs.
+    weights: Vec<f64>,
+    /// The epoch in progress (1-based) and the mean losses of the epochs before it.
+    epoch: usize,
+    history: LossHistory,
+}
+
+impl GradientObjective {
+    /// `method` for `tasks` tasks, its random numbers drawn from `seed`.
+    pub fn new(method: GradientMethod, representation: bool, tasks: usize, seed: u64) -> Self {
+        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), state: MethodState::default(), weights: vec![1.0; tasks], epoch: 1, history: LossHistory::default() }
+    }
+}
+
+/// The tasks' gradients of one batch: of the shared parameters (or representation), and of
+/// each head by its own loss.
+struct TaskGradients {
+    losses: Vec<f64>,
+    /// `T` rows: the shared parameters' gradients (encoder then decoder), or the
+    /// representation's.
+    shared: Vec<Vec<f64>>,
+    /// Each head's gradient of its own loss.
+    heads: GradientsParams,
+    /// A set of shared-parameter gradients (parameter mode): the shapes and devices to write
+    /// the combined gradient back with.
+    template: Option<GradientsParams>,
+    /// The representation `[B, C, h, w]` with its graph (representation mode).
+    features: Option<Tensor<4>>,
+    /// Representation mode: each task's gradient of the representation, `[B·C·h·w]` (the
+    /// rows of `shared` are these summed over the batch).
+    raw: Vec<Vec<f64>>,
+}
+
+/// The shared parameters' gradients in `grads`, encoder then decoder.
+fn shared_flat(module: &TrainModule, grads: &GradientsParams) -> Vec<f64> {
+    let mut v = flatten(&module.net.encoder, grads);
+    v.extend(flatten(&module.net.decoder, grads));
+    v
+}
+
+/// One forward and backward pass per task of its own loss (see the module's doc). The
+/// running statistics are left as after one forward pass.
+fn parameter_gradients(module: &TrainModule, batch: &BatchLosses<'_>) -> Result<TaskGradients, NonFiniteLoss> {
+    let (net, tasks) = (&module.net, batch.tasks);
+    let mut out = TaskGradients { losses: Vec::new(), shared: Vec::new(), heads: GradientsParams::new(), template: None, features: None, raw: Vec::new() };
+    let mut statistics = None;
+    for t in 0..tasks.len() {
+        let loss = batch.head_loss(net, batch.representation(net), t);
+        if t == 0 {
+            statistics = Some(net.encoder.running_statistics());
+        }
+        let value = scalar(&loss);
+        if !value.is_finite() {
+            net.encoder.restore_running_statistics(statistics.take().expect("taken at the first pass"));
+            return Err(NonFiniteLoss);
+        }
+        out.losses.push(value);
+        let mut grads = GradientsParams::from_grads(loss.backward(), module);
+        out.shared.push(shared_flat(module, &grads));
+        transfer(net.head(tasks[t]).expect("configured head"), &mut grads, &mut out.heads);
+        out.template = Some(grads);
+    }
+    net.encoder.restore_running_statistics(statistics.expect("at least one task"));
+    Ok(out)
+}
+
+/// The shared part once, then one backward pass per head from a detached copy of the
+/// representation.
+fn representation_gradients(module: &TrainModule, batch: &BatchLosses<'_>) -> Result<TaskGradients, NonFiniteLoss> {
+    let (net, tasks) = (&module.net, batch.tasks);
+    let features = batch.representation(net);
+    let mut out = TaskGradients { losses: Vec::new(), shared: Vec::new(), heads: GradientsParams::new(), template: None, features: None, raw: Vec::new() };
+    for t in 0..tasks.len() {
+        let detached = features.clone().detach().require_grad();
+        let loss = batch.head_loss(net, detached.clone(), t);
+        let value = scalar(&loss);
+        if !value.is_finite() {
+            return Err(NonFiniteLoss);
+        }
+        out.losses.push(value);
+        let backward = loss.backward();
+        let g = detached.grad(&backward).expect("the head reads the representation");
+        let raw: Vec<f64> = g.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect();
+        // LibMTL weighs with the representation gradient summed over the batch, [C·h·w],
+        // and applies the weights to the unsummed one.
+        let per_sample = raw.len() / features.dims()[0];
+        let mut summed = vec![0.0; per_sample];
+        for sample in raw.chunks(per_sample) {
+            summed.iter_mut().zip(sample).for_each(|(s, v)| *s += v);
+        }
+        out.shared.push(summed);
+        out.raw.push(raw);
+        let mut grads = GradientsParams::from_grads(backward, module);
+        transfer(net.head(tasks[t]).expect("configured head"), &mut grads, &mut out.heads);
+    }
+    out.features = Some(features);
+    Ok(out)
+}
+
+/// The tasks' gradient norms and cosines on the shared parameters for `batch`, by one pass
+/// per task (running statistics left as they were); `None` for one task.
+pub fn diagnostics(module: &TrainModule, batch: &BatchLosses<'_>) -> Option<Conflict> {
+    if batch.tasks.len() < 2 {
+        return None;
+    }
+    let statistics = module.net.encoder.running_statistics();
+    let g = parameter_gradients(module, batch);
+    module.net.encoder.restore_running_statistics(statistics);
+    g.ok().map(|g| Conflict::of(&g.shared))
+}
+
+impl Objective for GradientObjective {
+    fn epoch_start(&mut self, _tasks: usize, history: &LossHistory) {
+        self.epoch = history.epochs.len() + 1;
+        self.history = history.clone();
+    }
+
+    fn gradients(&mut self, module: &TrainModule, batch: &BatchLosses<'_>, step: StepInfo) -> Result<StepGradient, NonFiniteLoss> {
+        let mut g = if self.representation { representation_gradients(module, batch)? } else { parameter_gradients(module, batch)? };
+        if crate::fault::nan_at(step.iteration) {
+            return Err(NonFiniteLoss);
+        }
+        let rng = &mut self.rng;
+        let mut draw = super::Draw { rng };
+        let combined = self.method.combine_with_state(&g.shared, &g.losses, &mut self.state, &mut draw, self.epoch, &self.history);
+        let conflict = match (step.logged, self.representation) {
+            (false, _) => None,
+            (true, false) => Some(Conflict::of(&g.shared)),
+            (true, true) => diagnostics(module, batch),
+        };
+        let mut grads = std::mem::replace(&mut g.heads, GradientsParams::new());
+        match (g.template.take(), g.features.take()) {
+            (Some(template), _) => {
+                let n = unflatten(&module.net.encoder, &template, &combined.gradient, &mut grads);
+                let m = unflatten(&module.net.decoder, &template, &combined.gradient[n..], &mut grads);
+                assert_eq!(n + m, combined.gradient.len(), "the combined gradient covers the shared parameters");
+            }
+            (None, Some(features)) => {
+                let shape = features.shape();
+                let values: Vec<f32> = super::linalg::combination(&combined.weights, &g.raw).iter().map(|&v| v as f32).collect();
+                let upstream = Tensor::<4>::from_data(TensorData::new(values, shape), &features.device());
+                let mut shared = GradientsParams::from_grads((features * upstream).sum().backward(), module);
+                transfer(&module.net.encoder, &mut shared, &mut grads);
+                transfer(&module.net.decoder, &mut shared, &mut grads);
+            }
+            (None, None) => unreachable!("one of the two modes"),
+        }
+        let total: f64 = combined.weights.iter().zip(&g.losses).map(|(w, l)| w * l).sum();
+        self.weights = combined.weights;
+        if !total.is_finite() {
+            return Err(NonFiniteLoss);
+        }
+        Ok(StepGradient { total, losses: g.losses, grads, conflict })
+    }
+
+    fn task_weights(&self, _module: &TrainModule) -> Vec<f64> {
+        self.weights.clone()
+    }
+
+    fn state(&self) -> ObjectiveState {
+        let mut s = ObjectiveState { rng: Some(self.rng.state()), ..Default::default() };
+        s.set("weights", &self.weights);
+        self.state.save(&mut s);
+        s
+    }
+
+    fn restore(&mut self, s: &ObjectiveState) -> Result<(), String> {
+        let Some(rng) = s.rng else { return Err("the checkpoint holds no state of the gradient method (was it trained with another loss.weighting?)".into()) };
+        self.rng = SplitMix64::from_state(rng);
+        if let Some(w) = s.get("weights") {
+            if w.len() != self.weights.len() {
+                return Err(format!("the gradient method's state has {} task weights, the run has {} tasks", w.len(), self.weights.len()));
+            }
+            self.weights = w;
+        }
+        self.state = MethodState::load(s, self.weights.len())?;
+        Ok(())
+    }
+}
