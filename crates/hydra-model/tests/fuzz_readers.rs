@@ -265,3 +265,14 @@ fn truncated_small_files_are_refused_at_every_length() {
         }
     }
 }
+
+/// A case the fuzzer found: a newline written into a tensor's name came back inside the
+/// message (two lines); the reader now escapes control characters.
+#[test]
+fn a_control_character_in_a_tensor_name_stays_on_one_line() {
+    let b = native::write(&small_state(), &Default::default()).unwrap();
+    let m = mutate(b.clone(), &[(5083409933558718861, 10), (2636405914710504635, 2)], 0.5714874334352856);
+    let msg = weights::from_bytes(Path::new("f.bpk"), &m).unwrap_err().to_string();
+    assert!(msg.contains("\\n") && !msg.contains('\n'), "{msg}");
+    check("f.bpk", &m, true, Some(&small_state())).unwrap();
+}

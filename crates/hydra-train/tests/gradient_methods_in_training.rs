@@ -280,3 +280,44 @@ fn training_logs_and_plots_the_conflict() {
         assert!(svg.contains("segm"), "{plot} has its series");
     }
 }
+
+#[test]
+fn rlw_draws_softmax_weights_and_gls_is_the_geometric_mean() {
+    let tasks = &TASKS[..2];
+    let m = module(tasks);
+    let l = losses(tasks).all(&m.net);
+    let values: Vec<f64> = l.iter().map(scalar).collect();
+    let mut rlw = LossWeighting::seeded(Weighting::Rlw, 4);
+    rlw.epoch_start(2, &Default::default());
+    let (total, g) = rlw.combine(&m, &l, 1).unwrap();
+    let w = rlw.task_weights(&m);
+    assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12 && w.iter().all(|&x| x > 0.0), "{w:?}");
+    assert!((total - (w[0] * values[0] + w[1] * values[1])).abs() < 1e-5 * total, "{total} vs {w:?} · {values:?}");
+    // The gradient is the fixed weighting's with the drawn weights.
+    let (rm, rg) = weighted(tasks, &w);
+    let err = max_diff(&shared(&m.net, &g), &shared(&rm.net, &rg)) / max_abs(&shared(&rm.net, &rg));
+    assert!(err < 1e-4, "RLW gradient off by {err:.2e}");
+    // A new draw every step; the state carries the generator.
+    let l2 = losses(tasks).all(&m.net);
+    let state = rlw.state();
+    rlw.combine(&m, &l2, 2).unwrap();
+    assert_ne!(rlw.task_weights(&m), w);
+    let mut again = LossWeighting::seeded(Weighting::Rlw, 99);
+    again.restore(&state).unwrap();
+    again.combine(&m, &losses(tasks).all(&m.net), 2).unwrap();
+    assert_eq!(again.task_weights(&m), rlw.task_weights(&m));
+    // GLS: (L_1 L_2)^{1/2}, and each task's weight d total / d L_t = total / (2 L_t).
+    let mut gls = LossWeighting::seeded(Weighting::Gls, 0);
+    gls.epoch_start(2, &Default::default());
+    let l = losses(tasks).all(&m.net);
+    let (total, g) = gls.combine(&m, &l, 1).unwrap();
+    let want = (values[0] * values[1]).sqrt();
+    assert!((total - want).abs() < 1e-6 * want, "{total} vs {want}");
+    let w = gls.task_weights(&m);
+    for t in 0..2 {
+        assert!((w[t] - total / (2.0 * values[t])).abs() < 1e-6 * w[t]);
+    }
+    let (rm, rg) = weighted(tasks, &w);
+    let err = max_diff(&shared(&m.net, &g), &shared(&rm.net, &rg)) / max_abs(&shared(&rm.net, &rg));
+    assert!(err < 1e-4, "GLS gradient off by {err:.2e}");
+}

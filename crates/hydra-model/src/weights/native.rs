@@ -79,7 +79,16 @@ fn check_header(b: &[u8]) -> Result<(), String> {
 }
 
 /// burnpack's error, said in terms of the file.
+/// `text` on one line: control characters (a damaged file's tensor names may hold any) escaped.
+fn one_line(text: String) -> String {
+    if text.chars().any(char::is_control) { text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect() } else { text }
+}
+
 fn pack_error(e: PackError, meta_end: usize) -> String {
+    one_line(pack_error_text(e, meta_end))
+}
+
+fn pack_error_text(e: PackError, meta_end: usize) -> String {
     match e {
         PackError::MetadataDeserializationError(d) => format!("damaged metadata (CBOR, bytes {HEADER_SIZE}..{meta_end}): {d}"),
         PackError::ValidationError(d) => format!("damaged tensor table: {d}"),
@@ -94,7 +103,7 @@ fn check_overlaps(spans: &mut [(usize, usize, String)]) -> Result<(), String> {
     spans.sort();
     for w in spans.windows(2) {
         if w[1].0 < w[0].1 {
-            return Err(format!("damaged tensor table: the data of tensors `{}` and `{}` overlap", w[0].2, w[1].2));
+            return Err(one_line(format!("damaged tensor table: the data of tensors `{}` and `{}` overlap", w[0].2, w[1].2)));
         }
     }
     Ok(())
