@@ -350,6 +350,8 @@ mod tests {
         // Every entry in range: above and below are both refused.
         assert!(r.f64_array("b", &[], 2, 0.0, 1.0).unwrap_err().0.contains("b = [0.5, 2.0]: expected an array of 2 numbers in [0, 1]"));
         assert!(r.f64_array("c", &[], 2, 0.0, 1.0).is_err());
+        // Any length: the message does not speak of a length.
+        assert!(r.f64_array("c", &[], 0, 0.0, 1.0).unwrap_err().0.ends_with("c = [-0.5, 0.5]: expected an array of numbers in [0, 1]"));
         assert_eq!(r.f64_array("d", &[], 2, 0.0, 1.0), Ok(vec![0.25, 0.75]));
         assert_eq!(r.f64_array("missing", &[7.0], 1, 0.0, 10.0), Ok(vec![7.0]));
     }
