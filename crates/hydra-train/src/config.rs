@@ -183,13 +183,14 @@ pub struct TrainingSection {
     /// Cap on iterations per epoch (0 = the whole training set).
     pub iters_per_epoch: usize,
     /// At logged iterations, measure the tasks' gradient norms and cosines on the shared
-    /// parameters (one backward pass per task more where the objective does not take them).
-    #[serde(default = "default_true")]
-    pub log_conflict: bool,
+    /// parameters: `auto` where it costs nothing (gradient methods on parameter gradients),
+    /// `always` (one backward pass per task more for the others), `never`.
+    #[serde(default = "default_log_conflict")]
+    pub log_conflict: String,
 }
 
-fn default_true() -> bool {
-    true
+fn default_log_conflict() -> String {
+    "auto".into()
 }
 
 /// `[early_stopping]`

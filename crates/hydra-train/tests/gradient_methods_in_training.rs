@@ -321,3 +321,21 @@ fn rlw_draws_softmax_weights_and_gls_is_the_geometric_mean() {
     let err = max_diff(&shared(&m.net, &g), &shared(&rm.net, &rg)) / max_abs(&shared(&rm.net, &rg));
     assert!(err < 1e-4, "GLS gradient off by {err:.2e}");
 }
+
+#[test]
+fn a_loss_weighting_measures_the_conflict_only_when_asked() {
+    use common::{hydra_env, scratch, text, tiny_config};
+    for (setting, measured) in [("", false), ("log_conflict = \"always\"\n", true), ("log_conflict = \"never\"\n", false)] {
+        let dir = scratch("mtl-conflict-setting");
+        let run = dir.join("run");
+        let cfg = tiny_config(&dir, &run, "");
+        let t = std::fs::read_to_string(&cfg).unwrap().replace("epochs = 3", "epochs = 1").replace("log_interval = 1\n", &format!("log_interval = 1\n{setting}"));
+        std::fs::write(&cfg, t).unwrap();
+        let o = hydra_env(&["train", "--config", cfg.to_str().unwrap()], &[]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let iters: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).filter(|v: &serde_json::Value| v["kind"] == "iter").collect();
+        assert_eq!(iters.len(), 4);
+        assert!(iters.iter().all(|r| r.get("grad_cosines").is_some() == measured), "`{setting}`: {:?}", iters[0]);
+    }
+}

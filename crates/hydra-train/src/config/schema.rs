@@ -162,7 +162,7 @@ impl Config {
             log_interval: t.usize("log_interval", 10, 1, BIG)?,
             backend: t.choice("backend", "flex", &["flex", "wgpu", "cuda"])?,
             iters_per_epoch: t.usize("iters_per_epoch", 0, 0, BIG)?,
-            log_conflict: t.bool("log_conflict", true)?,
+            log_conflict: t.choice("log_conflict", "auto", &["auto", "always", "never"])?,
         };
         t.finish()?;
 

@@ -39,7 +39,7 @@ impl Trainer {
         let batch = BatchLosses { batch: host.to_device(&self.device), tasks: &self.tasks, ignore: self.ignore, depth: self.depth };
         let module = self.module.take().expect("module present");
         let non_finite = |what: &str, t: &Self| TrainError::NonFinite { what: what.into(), epoch, iteration: t.iteration + 1, last: t.last_checkpoint.clone() };
-        let logged = (self.iteration + 1) % self.config.training.log_interval as u64 == 0 && self.config.training.log_conflict;
+        let logged = (self.iteration + 1) % self.config.training.log_interval as u64 == 0 && self.measure_conflict();
         let gradients = self.objective.gradients(&module, &batch, StepInfo { iteration: self.iteration + 1, logged });
         drop(batch);
         let StepGradient { total, losses: values, grads, conflict } = match gradients {
@@ -67,6 +67,16 @@ impl Trainer {
         self.iteration += 1;
         let images_per_s = host.len as f64 / start.elapsed().as_secs_f64().max(1e-9);
         Ok(StepOutcome { losses: values, total, images: host.len, images_per_s, lr_factor: factor, conflict })
+    }
+
+    /// Whether logged iterations measure the gradient conflict (`training.log_conflict`):
+    /// `auto` where the objective has the tasks' parameter gradients anyway.
+    fn measure_conflict(&self) -> bool {
+        match self.config.training.log_conflict.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => crate::components::gradient_method(&self.config).is_some() && !self.config.loss.rep_grad,
+        }
     }
 
     /// The factor `optimizer.grad_clip_norm` scales the gradient by (1 when off); `None` when
