@@ -78,12 +78,12 @@ fn check_header(b: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// burnpack's error, said in terms of the file.
 /// `text` on one line: control characters (a damaged file's tensor names may hold any) escaped.
 fn one_line(text: String) -> String {
-    if text.chars().any(char::is_control) { text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect() } else { text }
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
+/// burnpack's error, said in terms of the file.
 fn pack_error(e: PackError, meta_end: usize) -> String {
     one_line(pack_error_text(e, meta_end))
 }

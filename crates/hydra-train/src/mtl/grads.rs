@@ -87,13 +87,11 @@ impl Conflict {
     pub fn of(grads: &[Vec<f64>]) -> Self {
         use super::linalg::{dot, norm};
         let norms: Vec<f64> = grads.iter().map(|g| norm(g)).collect();
-        let mut cosines = Vec::new();
-        for i in 0..grads.len() {
-            for j in i + 1..grads.len() {
-                let d = norms[i] * norms[j];
-                cosines.push(if d > 0.0 { dot(&grads[i], &grads[j]) / d } else { 0.0 });
-            }
-        }
+        let cosine = |(i, j): (usize, usize)| {
+            let d = norms[i] * norms[j];
+            if d > 0.0 { dot(&grads[i], &grads[j]) / d } else { 0.0 }
+        };
+        let cosines = Self::pairs(grads.len()).into_iter().map(cosine).collect();
         Self { norms, cosines }
     }
 

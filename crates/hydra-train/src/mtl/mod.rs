@@ -18,15 +18,11 @@ mod mgda;
 mod objective;
 mod pcgrad;
 
-use std::collections::BTreeMap;
-
 pub use cagrad::Rescale;
 pub use grads::Conflict;
 pub use mgda::Normalisation;
 pub use objective::{diagnostics, GradientObjective};
 
-use crate::objective::ObjectiveState;
-use crate::weighting::LossHistory;
 use hydra_core::rng::SplitMix64;
 
 /// Random numbers for the methods, from the objective's seeded generator (checkpointed, so
@@ -44,27 +40,6 @@ impl Draw<'_> {
             p.swap(i, j);
         }
         p
-    }
-}
-
-/// What a method carries from step to step (running targets, last solutions), by name.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MethodState {
-    pub values: BTreeMap<String, Vec<f64>>,
-}
-
-impl MethodState {
-    /// Into the objective's checkpointed state, as `method.NAME`.
-    pub fn save(&self, into: &mut ObjectiveState) {
-        for (k, v) in &self.values {
-            into.set(&format!("method.{k}"), v);
-        }
-    }
-
-    /// From a checkpointed state of a run with `tasks` tasks.
-    pub fn load(from: &ObjectiveState, _tasks: usize) -> Result<Self, String> {
-        let values = from.values.keys().filter_map(|k| k.strip_prefix("method.")).map(|k| (k.to_string(), from.get(&format!("method.{k}")).expect("listed"))).collect();
-        Ok(Self { values })
     }
 }
 
@@ -115,26 +90,6 @@ impl GradientMethod {
             GradientMethod::Imtl => imtl::combine(grads),
             GradientMethod::AlignedMtl => aligned::combine(grads),
             GradientMethod::CaGrad { c, rescale } => cagrad::combine(grads, *c, *rescale),
-        }
-    }
-
-    /// [`GradientMethod::combine`] in the training loop: random numbers from `draw`, the
-    /// method's `state` carried between steps, at (1-based) `epoch` after the epochs of
-    /// `history`.
-    pub fn combine_with_state(&self, grads: &[Vec<f64>], losses: &[f64], _state: &mut MethodState, draw: &mut Draw<'_>, _epoch: usize, _history: &LossHistory) -> Combined {
-        let t = grads.len();
-        self.combine(grads, losses, &mut |_| draw.permutation(t))
-    }
-
-    /// The method's name in the config (`loss.weighting`).
-    pub fn key(&self) -> &'static str {
-        match self {
-            GradientMethod::Ew => "ew",
-            GradientMethod::Mgda { .. } => "mgda",
-            GradientMethod::PcGrad => "pcgrad",
-            GradientMethod::Imtl => "imtl",
-            GradientMethod::AlignedMtl => "aligned_mtl",
-            GradientMethod::CaGrad { .. } => "cagrad",
         }
     }
 }

@@ -24,7 +24,7 @@ use burn::prelude::*;
 use hydra_core::rng::SplitMix64;
 
 use super::grads::{flatten, transfer, unflatten, Conflict};
-use super::{GradientMethod, MethodState};
+use super::{Draw, GradientMethod};
 use crate::loss::BatchLosses;
 use crate::objective::{scalar, NonFiniteLoss, Objective, ObjectiveState, StepGradient, StepInfo};
 use crate::train::TrainModule;
@@ -37,19 +37,14 @@ pub struct GradientObjective {
     representation: bool,
     /// Draws PCGrad's task orders (and other methods' random numbers).
     rng: SplitMix64,
-    /// What the method carries between steps.
-    state: MethodState,
     /// The weights of the last step, for the logs.
     weights: Vec<f64>,
-    /// The epoch in progress (1-based) and the mean losses of the epochs before it.
-    epoch: usize,
-    history: LossHistory,
 }
 
 impl GradientObjective {
     /// `method` for `tasks` tasks, its random numbers drawn from `seed`.
     pub fn new(method: GradientMethod, representation: bool, tasks: usize, seed: u64) -> Self {
-        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), state: MethodState::default(), weights: vec![1.0; tasks], epoch: 1, history: LossHistory::default() }
+        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), weights: vec![1.0; tasks] }
     }
 }
 
@@ -151,19 +146,16 @@ pub fn diagnostics(module: &TrainModule, batch: &BatchLosses<'_>) -> Option<Conf
 }
 
 impl Objective for GradientObjective {
-    fn epoch_start(&mut self, _tasks: usize, history: &LossHistory) {
-        self.epoch = history.epochs.len() + 1;
-        self.history = history.clone();
-    }
+    fn epoch_start(&mut self, _tasks: usize, _history: &LossHistory) {}
 
     fn gradients(&mut self, module: &TrainModule, batch: &BatchLosses<'_>, step: StepInfo) -> Result<StepGradient, NonFiniteLoss> {
         let mut g = if self.representation { representation_gradients(module, batch)? } else { parameter_gradients(module, batch)? };
         if crate::fault::nan_at(step.iteration) {
             return Err(NonFiniteLoss);
         }
-        let rng = &mut self.rng;
-        let mut draw = super::Draw { rng };
-        let combined = self.method.combine_with_state(&g.shared, &g.losses, &mut self.state, &mut draw, self.epoch, &self.history);
+        let mut draw = Draw { rng: &mut self.rng };
+        let t = g.shared.len();
+        let combined = self.method.combine(&g.shared, &g.losses, &mut |_| draw.permutation(t));
         let conflict = match (step.logged, self.representation) {
             (false, _) => None,
             (true, false) => Some(Conflict::of(&g.shared)),
@@ -201,7 +193,6 @@ impl Objective for GradientObjective {
     fn state(&self) -> ObjectiveState {
         let mut s = ObjectiveState { rng: Some(self.rng.state()), ..Default::default() };
         s.set("weights", &self.weights);
-        self.state.save(&mut s);
         s
     }
 
@@ -214,7 +205,6 @@ impl Objective for GradientObjective {
             }
             self.weights = w;
         }
-        self.state = MethodState::load(s, self.weights.len())?;
         Ok(())
     }
 }
