@@ -75,14 +75,17 @@ pub fn inference(device: &Device, classes: usize, batch: usize, [h, w]: [usize; 
 pub fn train_step(device: &Device, classes: usize, batch: usize, [h, w]: [usize; 2], warmup: usize, repeats: usize, objective: Option<Box<dyn Objective>>) -> Timing {
     let device = device.clone().autodiff();
     let net = HydraNetConfig::new(classes).init(&device);
-    let mut module = Some(TrainModule { net, task_weights: None });
+    // Learned task parameters (GradNorm's loss scales) are there for every objective; the
+    // others leave them alone.
+    let mut module = Some(TrainModule { net, task_weights: Some(crate::weighting::UncertaintyWeights::new(2, &device)) });
     let mut optim = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9, nesterov: false });
     let images = Tensor::<4>::random([batch, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
     let labels = Tensor::<3, Int>::random([batch, h, w], Distribution::Uniform(0.0, classes as f64), &device);
     let depth = Tensor::<3>::random([batch, h, w], Distribution::Uniform(0.5, 8.0), &device);
     let tasks = [Task::Segmentation, Task::Depth];
     let mut objective = objective.unwrap_or_else(|| Box::new(LossWeighting::new(Weighting::Fixed(vec![0.5, 0.5]))));
-    objective.epoch_start(tasks.len(), &Default::default());
+    // As after a first epoch of unit losses: GradNorm runs as from its second epoch.
+    objective.epoch_start(tasks.len(), &crate::weighting::LossHistory { epochs: vec![vec![1.0; tasks.len()]] });
     let mut iteration = 0;
     time(warmup, repeats, || {
         let m = module.take().unwrap();

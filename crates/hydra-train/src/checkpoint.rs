@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hydra_model::state::{RawTensor, StateDict};
+use hydra_model::state::{RawTensor, StateDict, TensorValues};
 use hydra_model::weights::native;
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +117,16 @@ pub fn file_name(epoch: usize) -> String {
     format!("epoch-{epoch:05}.{}", native::EXTENSION)
 }
 
+/// The rows of an objective buffer stored as a `[rows, columns]` tensor of f64 bit patterns.
+fn buffer_rows(t: &RawTensor) -> Option<Vec<Vec<f64>>> {
+    let TensorValues::I64(bits) = &t.values else { return None };
+    let [rows, columns] = t.shape[..] else { return None };
+    if rows * columns != bits.len() || columns == 0 {
+        return None;
+    }
+    Some(bits.chunks(columns).map(|r| r.iter().map(|&b| f64::from_bits(b as u64)).collect()).collect())
+}
+
 fn marker_path(ckpt: &Path) -> PathBuf {
     ckpt.with_extension("ok")
 }
@@ -133,6 +143,10 @@ impl Checkpoint {
         }
         for ((path, slot), t) in &self.optimizer {
             sd.insert(format!("optim/{path}/{slot}"), t.clone());
+        }
+        for (name, rows) in &self.meta.objective.buffers {
+            let bits: Vec<i64> = rows.iter().flatten().map(|v| v.to_bits() as i64).collect();
+            sd.insert(format!("objective/{name}"), RawTensor::i64(vec![rows.len(), rows.first().map_or(0, Vec::len)], bits));
         }
         let mut meta = BTreeMap::new();
         meta.insert(META_KEY.to_string(), serde_json::to_string(&self.meta).expect("meta is JSON"));
@@ -151,6 +165,7 @@ impl Checkpoint {
         let mut model = StateDict::new();
         let mut log_vars = None;
         let mut optimizer = BTreeMap::new();
+        let mut meta = meta;
         for (k, t) in sd.iter() {
             if let Some(rest) = k.strip_prefix("model/") {
                 model.insert(rest, t.clone());
@@ -160,6 +175,8 @@ impl Checkpoint {
                 let (path, slot) = rest.rsplit_once('/').ok_or_else(|| invalid(format!("bad optimiser key `{k}`")))?;
                 let slot: usize = slot.parse().map_err(|_| invalid(format!("bad optimiser key `{k}`")))?;
                 optimizer.insert((path.to_string(), slot), t.clone());
+            } else if let Some(name) = k.strip_prefix("objective/") {
+                meta.objective.buffers.insert(name.to_string(), buffer_rows(t).ok_or_else(|| invalid(format!("bad objective buffer `{k}`")))?);
             } else {
                 return Err(invalid(format!("unexpected tensor `{k}`")));
             }

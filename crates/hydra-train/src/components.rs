@@ -13,7 +13,7 @@ use crate::metrics::{DepthEval, EvalMetrics};
 use crate::optim::OptimizerKind;
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::train::TrainError;
-use crate::mtl::{GradientMethod, GradientObjective, Normalisation, Rescale};
+use crate::mtl::{GradientMethod, GradientObjective, Groups, Normalisation, Rescale};
 use crate::objective::{LossWeighting, Objective};
 use crate::weighting::{fixed_weight, Weighting};
 
@@ -94,6 +94,18 @@ pub fn gradient_method(c: &Config) -> Option<GradientMethod> {
                 _ => Rescale::Quadratic,
             },
         },
+        "gradvac" => GradientMethod::GradVac {
+            beta: l.gradvac_beta,
+            groups: match l.gradvac_groups.as_str() {
+                "all_layer" => Groups::AllLayer,
+                "all_matrix" => Groups::AllMatrix,
+                _ => Groups::WholeModel,
+            },
+        },
+        "nash_mtl" => GradientMethod::NashMtl { update_every: l.nash_update_every as u64, iterations: l.nash_iterations, max_norm: l.nash_max_norm },
+        "db_mtl" => GradientMethod::DbMtl { beta: l.db_beta, beta_sigma: l.db_beta_sigma },
+        "gradnorm" => GradientMethod::GradNorm { alpha: l.gradnorm_alpha },
+        "graddrop" => GradientMethod::GradDrop { leak: l.graddrop_leak },
         _ => return None,
     })
 }

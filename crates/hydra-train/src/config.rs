@@ -99,7 +99,8 @@ pub struct LossSection {
     /// `l1` (masked L1) or `berhu`.
     pub depth: String,
     /// A loss weighting (`fixed`, `uncertainty`, `dwa`, `rlw`, `gls`) or a gradient method
-    /// (`ew`, `mgda`, `pcgrad`, `imtl`, `aligned_mtl`, `cagrad`): see `components::objective`.
+    /// (`ew`, `mgda`, `pcgrad`, `imtl`, `aligned_mtl`, `cagrad`, `gradvac`, `nash_mtl`,
+    /// `db_mtl`, `gradnorm`, `graddrop`): see `components::objective`.
     pub weighting: String,
     /// Fixed weights (also the initial weights of DWA's mean).
     pub segm_weight: f64,
@@ -120,6 +121,61 @@ pub struct LossSection {
     /// CAGrad's rescaling: 0 none, 1 by `1 / (1 + c²)`, 2 by `1 / (1 + c)` (LibMTL's `rescale`).
     #[serde(default = "default_cagrad_rescale")]
     pub cagrad_rescale: usize,
+    /// GradNorm's restoring force α (LibMTL's `alpha`).
+    #[serde(default = "default_gradnorm_alpha")]
+    pub gradnorm_alpha: f64,
+    /// GradVac's EMA rate β of the target similarities (LibMTL's `GradVac_beta`).
+    #[serde(default = "default_gradvac_beta")]
+    pub gradvac_beta: f64,
+    /// GradVac's parameter groups: `whole_model`, `all_layer` or `all_matrix` (LibMTL's
+    /// `GradVac_group_type` 0, 1, 2).
+    #[serde(default = "default_gradvac_groups")]
+    pub gradvac_groups: String,
+    /// Nash-MTL: update the weights every this many steps (LibMTL's `update_weights_every`).
+    #[serde(default = "one")]
+    pub nash_update_every: usize,
+    /// Nash-MTL: at most this many convex problems per update (LibMTL's `optim_niter`).
+    #[serde(default = "default_nash_iterations")]
+    pub nash_iterations: usize,
+    /// Nash-MTL: the shared gradient's norm is clipped to this (0: off; LibMTL's `max_norm`).
+    #[serde(default = "one_f64")]
+    pub nash_max_norm: f64,
+    /// DB-MTL's EMA rate β and its decay exponent β_σ (LibMTL's `DB_beta`, `DB_beta_sigma`).
+    #[serde(default = "default_db_beta")]
+    pub db_beta: f64,
+    #[serde(default)]
+    pub db_beta_sigma: f64,
+    /// GradDrop's leak (LibMTL's `leak`).
+    #[serde(default)]
+    pub graddrop_leak: f64,
+}
+
+fn default_gradnorm_alpha() -> f64 {
+    1.5
+}
+
+fn default_gradvac_beta() -> f64 {
+    0.5
+}
+
+fn default_gradvac_groups() -> String {
+    "whole_model".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn default_nash_iterations() -> usize {
+    20
+}
+
+fn default_db_beta() -> f64 {
+    0.9
 }
 
 fn default_mgda_normalisation() -> String {

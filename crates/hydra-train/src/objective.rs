@@ -55,6 +55,10 @@ pub struct ObjectiveState {
     pub rng: Option<u64>,
     /// Named vectors of f64 bit patterns.
     pub values: BTreeMap<String, Vec<u64>>,
+    /// Named matrices too large for the checkpoint's JSON part (DB-MTL's gradient buffer,
+    /// `T × P`): the checkpoint stores them as tensors of f64 bit patterns.
+    #[serde(skip)]
+    pub buffers: BTreeMap<String, Vec<Vec<f64>>>,
 }
 
 impl ObjectiveState {

@@ -12,9 +12,11 @@ use crate::limits;
 const TASKS: [&str; 3] = ["segm", "depth", "normal"];
 const BIG: usize = 1 << 30;
 /// `loss.weighting`: the loss weightings, then the gradient methods.
-const WEIGHTINGS: &[&str] = &["fixed", "uncertainty", "dwa", "rlw", "gls", "ew", "mgda", "pcgrad", "imtl", "aligned_mtl", "cagrad"];
+const WEIGHTINGS: &[&str] = &[
+    "fixed", "uncertainty", "dwa", "rlw", "gls", "ew", "mgda", "pcgrad", "imtl", "aligned_mtl", "cagrad", "gradvac", "nash_mtl", "db_mtl", "gradnorm", "graddrop",
+];
 /// The gradient methods LibMTL runs on representation gradients too (`loss.rep_grad`).
-const REP_GRAD_METHODS: &[&str] = &["ew", "mgda", "imtl", "aligned_mtl"];
+const REP_GRAD_METHODS: &[&str] = &["ew", "mgda", "imtl", "aligned_mtl", "gradnorm", "graddrop"];
 
 fn source(s: &Section<'_>, train: bool) -> Result<SourceSection, ConfigError> {
     let kind = s.choice("kind", "synthetic", &["nyud", "mtan", "synthetic"])?;
@@ -108,7 +110,19 @@ impl Config {
             mgda_normalisation: l.choice("mgda_normalisation", "none", &["none", "l2", "loss", "loss+"])?,
             cagrad_c: l.f64("cagrad_c", 0.5, 0.0, 1e3)?,
             cagrad_rescale: l.usize("cagrad_rescale", 1, 0, 2)?,
+            gradnorm_alpha: l.f64("gradnorm_alpha", 1.5, 0.0, 100.0)?,
+            gradvac_beta: l.f64("gradvac_beta", 0.5, 0.0, 1.0)?,
+            gradvac_groups: l.choice("gradvac_groups", "whole_model", &["whole_model", "all_layer", "all_matrix"])?,
+            nash_update_every: l.usize("nash_update_every", 1, 1, BIG)?,
+            nash_iterations: l.usize("nash_iterations", 20, 1, 1000)?,
+            nash_max_norm: l.f64("nash_max_norm", 1.0, 0.0, 1e9)?,
+            db_beta: l.f64("db_beta", 0.9, 0.0, 1.0)?,
+            db_beta_sigma: l.f64("db_beta_sigma", 0.0, 0.0, 10.0)?,
+            graddrop_leak: l.f64("graddrop_leak", 0.0, 0.0, 1.0)?,
         };
+        if loss.weighting == "graddrop" && !loss.rep_grad {
+            return Err(ConfigError("loss.weighting = \"graddrop\": works on representation gradients only; set loss.rep_grad = true (as LibMTL requires)".into()));
+        }
         if loss.rep_grad && !REP_GRAD_METHODS.contains(&loss.weighting.as_str()) {
             return Err(ConfigError(format!(
                 "loss.rep_grad = true: needs a gradient method that combines representation gradients ({}), not loss.weighting = \"{}\"",

@@ -28,6 +28,54 @@ pub fn transfer<M: Module>(module: &M, from: &mut GradientsParams, to: &mut Grad
     module.visit(&mut Transfer { from, to });
 }
 
+/// The parameters `grads` holds for `module`, in [`flatten`]'s order: each one's size and
+/// the path of the module that holds it (its leaf module).
+pub fn layout<M: Module>(module: &M, grads: &GradientsParams) -> Vec<(String, usize)> {
+    let mut v = Layout { grads, path: Vec::new(), out: Vec::new() };
+    module.visit(&mut v);
+    v.out
+}
+
+/// Multiply the gradients `grads` holds for `module`'s parameters by `factor`.
+pub fn scale<M: Module>(module: &M, grads: &mut GradientsParams, factor: f64) {
+    module.visit(&mut Scale { grads, factor });
+}
+
+struct Layout<'a> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    out: Vec<(String, usize)>,
+}
+
+impl ModuleVisitor for Layout<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.out.push((self.path.join("."), g.shape().num_elements()));
+        }
+    }
+}
+
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register::<D>(param.id, g.mul_scalar(self.factor as f32));
+        }
+    }
+}
+
 struct Flatten<'a> {
     grads: &'a GradientsParams,
     out: Vec<f64>,

@@ -11,14 +11,20 @@
 
 mod aligned;
 mod cagrad;
+pub mod dbmtl;
+pub mod graddrop;
+pub mod gradnorm;
 pub mod grads;
+mod gradvac;
 mod imtl;
 pub mod linalg;
 mod mgda;
+pub mod nash;
 mod objective;
 mod pcgrad;
 
 pub use cagrad::Rescale;
+pub use gradvac::Groups;
 pub use grads::Conflict;
 pub use mgda::Normalisation;
 pub use objective::{diagnostics, GradientObjective};
@@ -71,13 +77,56 @@ pub enum GradientMethod {
     /// CAGrad (Liu et al. 2021): the average gradient plus the direction that maximises the
     /// worst task's improvement within a ball of radius `c` · ‖mean gradient‖.
     CaGrad { c: f64, rescale: Rescale },
+    /// GradVac (Wang et al. 2021): each task gradient moved towards the running target
+    /// similarity `ρ̂` of every other task's, per group of parameters; `beta` is the targets'
+    /// EMA rate.
+    GradVac { beta: f64, groups: Groups },
+    /// Nash-MTL (Navon et al. 2022): the weights of the Nash bargaining solution, updated
+    /// every `update_every` steps by at most `iterations` convex problems; the shared
+    /// gradient clipped to `max_norm` (0: off).
+    NashMtl { update_every: u64, iterations: usize, max_norm: f64 },
+    /// DB-MTL (Lin et al. 2023): log losses, an EMA (`beta`, decay exponent `beta_sigma`) of
+    /// their gradients, each task's scaled to the largest norm.
+    DbMtl { beta: f64, beta_sigma: f64 },
+    /// GradNorm (Chen et al. 2018): learned loss scales that pull the tasks' weighted
+    /// gradient norms towards a common rate, with restoring force `alpha`.
+    GradNorm { alpha: f64 },
+    /// GradDrop (Chen et al. 2020): per feature of the representation, one sign of the
+    /// tasks' gradients kept at random by its purity; `leak` lets the rest through.
+    GradDrop { leak: f64 },
+}
+
+/// What the stateful methods carry from step to step (checkpointed by the objective).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MethodState {
+    /// Steps combined so far.
+    pub step: u64,
+    /// GradVac: the group sizes of the shared layout (set by the caller) and the targets
+    /// `ρ̂[i][j][k]`, `T·T·K`.
+    pub groups: Vec<usize>,
+    pub rho: Vec<f64>,
+    /// Nash-MTL: the last weights.
+    pub alpha: Vec<f64>,
+    /// DB-MTL: the gradient buffer, `T` rows of `P`.
+    pub buffer: Vec<Vec<f64>>,
 }
 
 impl GradientMethod {
     /// Combine the task gradients `grads` (`T` rows of `P`) with task `losses`. `shuffle`
     /// gives PCGrad's task order for task `i` (a permutation of `0..T`), drawn by the caller's
     /// seeded generator so that a resumed run draws the same.
+    ///
+    /// For the stateless methods; the stateful ones start from a fresh state here (see
+    /// [`GradientMethod::combine_step`]).
     pub fn combine(&self, grads: &[Vec<f64>], losses: &[f64], shuffle: &mut dyn FnMut(usize) -> Vec<usize>) -> Combined {
+        self.combine_step(grads, losses, &mut MethodState::default(), shuffle)
+    }
+
+    /// [`GradientMethod::combine`] continuing from `state` (updated). GradVac's random order
+    /// for task `i` is a permutation of the `T − 1` other tasks' ranks. GradNorm and GradDrop
+    /// need more than the task gradients (the loss scales, the representation): they are
+    /// computed by [`gradnorm::combine`] and [`graddrop::upstream`] and refused here.
+    pub fn combine_step(&self, grads: &[Vec<f64>], losses: &[f64], state: &mut MethodState, shuffle: &mut dyn FnMut(usize) -> Vec<usize>) -> Combined {
         assert!(!grads.is_empty() && grads.iter().all(|g| g.len() == grads[0].len()), "T rows of the same length");
         assert_eq!(grads.len(), losses.len());
         match self {
@@ -90,6 +139,37 @@ impl GradientMethod {
             GradientMethod::Imtl => imtl::combine(grads),
             GradientMethod::AlignedMtl => aligned::combine(grads),
             GradientMethod::CaGrad { c, rescale } => cagrad::combine(grads, *c, *rescale),
+            GradientMethod::GradVac { beta, .. } => {
+                let t = grads.len();
+                if state.groups.is_empty() {
+                    state.groups = vec![grads[0].len()];
+                }
+                if state.rho.len() != t * t * state.groups.len() {
+                    state.rho = vec![0.0; t * t * state.groups.len()];
+                }
+                let groups = state.groups.clone();
+                gradvac::combine(grads, &groups, *beta, &mut state.rho, shuffle)
+            }
+            GradientMethod::NashMtl { iterations, max_norm, .. } => {
+                state.step += 1;
+                nash::combine(grads, &mut state.alpha, *iterations, *max_norm)
+            }
+            GradientMethod::DbMtl { beta, beta_sigma } => {
+                state.step += 1;
+                dbmtl::combine(grads, losses, *beta, *beta_sigma, state.step, &mut state.buffer)
+            }
+            GradientMethod::GradNorm { .. } | GradientMethod::GradDrop { .. } => unreachable!("computed by gradnorm::combine and graddrop::upstream"),
+        }
+    }
+
+    /// The factor on each head's gradient of its own loss (`None`: 1), for `weights` the
+    /// combination gave: DB-MTL differentiates log losses, Nash-MTL backpropagates
+    /// `Σ α_t L_t`.
+    pub fn head_weights(&self, losses: &[f64], weights: &[f64]) -> Option<Vec<f64>> {
+        match self {
+            GradientMethod::DbMtl { .. } => Some(dbmtl::head_weights(losses)),
+            GradientMethod::NashMtl { .. } => Some(weights.to_vec()),
+            _ => None,
         }
     }
 }

@@ -23,8 +23,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use hydra_core::rng::SplitMix64;
 
-use super::grads::{flatten, transfer, unflatten, Conflict};
-use super::{Draw, GradientMethod};
+use super::grads::{flatten, layout, scale, transfer, unflatten, Conflict};
+use super::{graddrop, gradnorm, nash, Combined, Draw, GradientMethod, Groups, MethodState};
 use crate::loss::BatchLosses;
 use crate::objective::{scalar, NonFiniteLoss, Objective, ObjectiveState, StepGradient, StepInfo};
 use crate::train::TrainModule;
@@ -35,16 +35,67 @@ pub struct GradientObjective {
     method: GradientMethod,
     /// Combine representation gradients instead of parameter gradients.
     representation: bool,
-    /// Draws PCGrad's task orders (and other methods' random numbers).
+    /// Draws PCGrad's and GradVac's task orders and GradDrop's uniforms.
     rng: SplitMix64,
     /// The weights of the last step, for the logs.
     weights: Vec<f64>,
+    /// The stateful methods' state (GradVac's targets, Nash-MTL's weights, DB-MTL's buffer).
+    state: MethodState,
+    /// GradNorm: the first epoch's mean task losses, once it has ended.
+    initial: Option<Vec<f64>>,
 }
 
 impl GradientObjective {
     /// `method` for `tasks` tasks, its random numbers drawn from `seed`.
     pub fn new(method: GradientMethod, representation: bool, tasks: usize, seed: u64) -> Self {
-        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), weights: vec![1.0; tasks] }
+        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), weights: vec![1.0; tasks], state: MethodState::default(), initial: None }
+    }
+
+    /// GradVac's group sizes over the shared layout (encoder then decoder) of `template`.
+    fn groups(&self, module: &TrainModule, template: &GradientsParams) -> Vec<usize> {
+        let GradientMethod::GradVac { groups, .. } = self.method else { return Vec::new() };
+        let mut layout = layout(&module.net.encoder, template);
+        layout.extend(layout_of_decoder(module, template));
+        match groups {
+            Groups::WholeModel => vec![layout.iter().map(|(_, n)| n).sum()],
+            Groups::AllMatrix => layout.iter().map(|(_, n)| *n).collect(),
+            Groups::AllLayer => {
+                let mut sizes: Vec<(String, usize)> = Vec::new();
+                for (path, n) in layout {
+                    match sizes.last_mut() {
+                        Some((p, m)) if *p == path => *m += n,
+                        _ => sizes.push((path, n)),
+                    }
+                }
+                sizes.into_iter().map(|(_, n)| n).collect()
+            }
+        }
+    }
+}
+
+fn layout_of_decoder(module: &TrainModule, template: &GradientsParams) -> Vec<(String, usize)> {
+    layout(&module.net.decoder, template).into_iter().map(|(p, n)| (format!("decoder.{p}"), n)).collect()
+}
+
+/// One forward and backward pass of `Σ_t w_t L_t` (every parameter, heads included).
+fn weighted_pass(module: &TrainModule, batch: &BatchLosses<'_>, weights: &[f64]) -> Result<(Vec<f64>, GradientsParams), NonFiniteLoss> {
+    let losses = batch.all(&module.net);
+    let values: Vec<f64> = losses.iter().map(scalar).collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(NonFiniteLoss);
+    }
+    let total = losses.into_iter().zip(weights).map(|(l, &w)| l.mul_scalar(w as f32)).reduce(|a, b| a + b).expect("at least one task");
+    Ok((values, GradientsParams::from_grads(total.backward(), module)))
+}
+
+/// Clip the shared parameters' gradient in `grads` to `max_norm` (Nash-MTL).
+fn clip_shared(module: &TrainModule, grads: &mut GradientsParams, max_norm: f64) {
+    let mut norm = [super::linalg::norm(&shared_flat(module, grads))];
+    let before = norm[0];
+    nash::clip(&mut norm, max_norm);
+    if norm[0] != before {
+        scale(&module.net.encoder, grads, norm[0] / before);
+        scale(&module.net.decoder, grads, norm[0] / before);
     }
 }
 
@@ -146,22 +197,80 @@ pub fn diagnostics(module: &TrainModule, batch: &BatchLosses<'_>) -> Option<Conf
 }
 
 impl Objective for GradientObjective {
-    fn epoch_start(&mut self, _tasks: usize, _history: &LossHistory) {}
+    fn epoch_start(&mut self, _tasks: usize, history: &LossHistory) {
+        self.initial = history.epochs.first().cloned();
+    }
 
     fn gradients(&mut self, module: &TrainModule, batch: &BatchLosses<'_>, step: StepInfo) -> Result<StepGradient, NonFiniteLoss> {
+        let t = batch.tasks.len();
+        // The steps that take one weighted pass: GradNorm's first epoch, Nash-MTL between
+        // updates.
+        let one_pass = match &self.method {
+            GradientMethod::GradNorm { .. } if self.initial.is_none() => Some(vec![1.0; t]),
+            GradientMethod::NashMtl { update_every, .. } if self.state.step % update_every != 0 => {
+                self.state.step += 1;
+                Some(self.state.alpha.iter().map(|&a| a as f32 as f64).collect())
+            }
+            _ => None,
+        };
+        if let Some(weights) = one_pass {
+            let (losses, mut grads) = weighted_pass(module, batch, &weights)?;
+            if crate::fault::nan_at(step.iteration) {
+                return Err(NonFiniteLoss);
+            }
+            if let GradientMethod::NashMtl { max_norm, .. } = self.method {
+                clip_shared(module, &mut grads, max_norm);
+            }
+            let conflict = if step.logged { diagnostics(module, batch) } else { None };
+            let total = weights.iter().zip(&losses).map(|(w, l)| w * l).sum();
+            self.weights = weights;
+            return Ok(StepGradient { total, losses, grads, conflict });
+        }
         let mut g = if self.representation { representation_gradients(module, batch)? } else { parameter_gradients(module, batch)? };
         if crate::fault::nan_at(step.iteration) {
             return Err(NonFiniteLoss);
         }
+        if self.state.groups.is_empty() {
+            if let Some(template) = &g.template {
+                self.state.groups = self.groups(module, template);
+            }
+        }
         let mut draw = Draw { rng: &mut self.rng };
-        let t = g.shared.len();
-        let combined = self.method.combine(&g.shared, &g.losses, &mut |_| draw.permutation(t));
+        let mut scale_grad = None;
+        let mut upstream = None;
+        let combined = match &self.method {
+            GradientMethod::GradNorm { alpha } => {
+                let scales = module.task_weights.as_ref().expect("GradNorm's loss scales").log_vars.val();
+                let scales: Vec<f64> = scales.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect();
+                let initial = self.initial.as_ref().expect("after the first epoch");
+                let (combined, grad) = gradnorm::combine(&g.shared, &g.losses, initial, &scales, *alpha);
+                scale_grad = Some(grad);
+                combined
+            }
+            GradientMethod::GradDrop { leak } => {
+                let features = g.features.as_ref().expect("GradDrop runs on the representation");
+                let rep: Vec<f64> = features.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect();
+                let u: Vec<f64> = (0..g.shared[0].len()).map(|_| draw.rng.uniform()).collect();
+                upstream = Some(graddrop::upstream(&rep, &g.raw, &u, *leak));
+                Combined { gradient: Vec::new(), weights: vec![1.0; t] }
+            }
+            method => {
+                // PCGrad orders all tasks for each task, GradVac the others.
+                let n = if matches!(method, GradientMethod::GradVac { .. }) { t - 1 } else { t };
+                method.combine_step(&g.shared, &g.losses, &mut self.state, &mut |_| draw.permutation(n))
+            }
+        };
         let conflict = match (step.logged, self.representation) {
             (false, _) => None,
             (true, false) => Some(Conflict::of(&g.shared)),
             (true, true) => diagnostics(module, batch),
         };
         let mut grads = std::mem::replace(&mut g.heads, GradientsParams::new());
+        if let Some(factors) = self.method.head_weights(&g.losses, &combined.weights) {
+            for (task, f) in batch.tasks.iter().zip(factors) {
+                scale(module.net.head(*task).expect("configured head"), &mut grads, f);
+            }
+        }
         match (g.template.take(), g.features.take()) {
             (Some(template), _) => {
                 let n = unflatten(&module.net.encoder, &template, &combined.gradient, &mut grads);
@@ -170,13 +279,19 @@ impl Objective for GradientObjective {
             }
             (None, Some(features)) => {
                 let shape = features.shape();
-                let values: Vec<f32> = super::linalg::combination(&combined.weights, &g.raw).iter().map(|&v| v as f32).collect();
+                let values = upstream.unwrap_or_else(|| super::linalg::combination(&combined.weights, &g.raw));
+                let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
                 let upstream = Tensor::<4>::from_data(TensorData::new(values, shape), &features.device());
                 let mut shared = GradientsParams::from_grads((features * upstream).sum().backward(), module);
                 transfer(&module.net.encoder, &mut shared, &mut grads);
                 transfer(&module.net.decoder, &mut shared, &mut grads);
             }
             (None, None) => unreachable!("one of the two modes"),
+        }
+        if let Some(sg) = scale_grad {
+            let param = &module.task_weights.as_ref().expect("GradNorm's loss scales").log_vars;
+            let values: Vec<f32> = sg.iter().map(|&v| v as f32).collect();
+            grads.register::<1>(param.id, Tensor::from_data(TensorData::new(values, [t]), &param.val().device()));
         }
         let total: f64 = combined.weights.iter().zip(&g.losses).map(|(w, l)| w * l).sum();
         self.weights = combined.weights;
@@ -193,18 +308,40 @@ impl Objective for GradientObjective {
     fn state(&self) -> ObjectiveState {
         let mut s = ObjectiveState { rng: Some(self.rng.state()), ..Default::default() };
         s.set("weights", &self.weights);
+        let m = &self.state;
+        if m.step > 0 {
+            s.set("step", &[m.step as f64]);
+        }
+        if !m.rho.is_empty() {
+            s.set("gradvac_rho", &m.rho);
+        }
+        if !m.alpha.is_empty() {
+            s.set("nash_alpha", &m.alpha);
+        }
+        if !m.buffer.is_empty() {
+            s.buffers.insert("db_mtl_buffer".into(), m.buffer.clone());
+        }
         s
     }
 
     fn restore(&mut self, s: &ObjectiveState) -> Result<(), String> {
         let Some(rng) = s.rng else { return Err("the checkpoint holds no state of the gradient method (was it trained with another loss.weighting?)".into()) };
         self.rng = SplitMix64::from_state(rng);
+        let t = self.weights.len();
         if let Some(w) = s.get("weights") {
-            if w.len() != self.weights.len() {
-                return Err(format!("the gradient method's state has {} task weights, the run has {} tasks", w.len(), self.weights.len()));
+            if w.len() != t {
+                return Err(format!("the gradient method's state has {} task weights, the run has {t} tasks", w.len()));
             }
             self.weights = w;
         }
+        let mut m = MethodState { step: s.get("step").map_or(0, |v| v[0] as u64), ..Default::default() };
+        m.rho = s.get("gradvac_rho").unwrap_or_default();
+        m.alpha = s.get("nash_alpha").unwrap_or_default();
+        m.buffer = s.buffers.get("db_mtl_buffer").cloned().unwrap_or_default();
+        if m.buffer.iter().any(|b| b.len() != m.buffer[0].len()) || (!m.buffer.is_empty() && m.buffer.len() != t) || (!m.alpha.is_empty() && m.alpha.len() != t) || m.rho.len() % (t * t).max(1) != 0 {
+            return Err(format!("the gradient method's state does not fit a run of {t} tasks"));
+        }
+        self.state = m;
         Ok(())
     }
 }

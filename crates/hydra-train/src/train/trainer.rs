@@ -93,7 +93,10 @@ impl Trainer {
         let tasks = config.tasks();
         let net = initial_network(&config, &device)?;
         let weighting = weighting(&config, &tasks);
-        let task_weights = matches!(weighting, Weighting::Uncertainty).then(|| UncertaintyWeights::new(tasks.len(), &device));
+        // Learned per-task parameters: uncertainty weighting's log-variances, GradNorm's loss
+        // scales.
+        let learned = matches!(weighting, Weighting::Uncertainty) || config.loss.weighting == "gradnorm";
+        let task_weights = learned.then(|| UncertaintyWeights::new(tasks.len(), &device));
         // Training's long sums (BatchNorm statistics, weight gradients) run through hydra's own
         // kernels on burn-flex; on other backends the driver's are checked at each new batch
         // shape before it is trained on (`reduction_check`).
