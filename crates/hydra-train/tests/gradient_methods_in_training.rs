@@ -5,6 +5,8 @@
 //!   loss's gradient, and BatchNorm's running statistics are those of one forward pass;
 //! - representation mode (MGDA-UB and the others): the applied gradient is that of the loss
 //!   weighting with the weights the method chose, `Σ w_t L_t`;
+//!   (GradVac, Nash-MTL and DB-MTL at their first step too; their later steps and GradNorm,
+//!   GradDrop: tests/stateful_methods_in_training.rs);
 //! - EW equals the fixed weighting 1, 1;
 //! - a restored state continues PCGrad's random task orders exactly;
 //! - the gradient conflict logged at an iteration is the same whichever objective measured it.
@@ -19,7 +21,7 @@ use hydra_model::{HydraNet, HydraNetConfig, Task};
 use hydra_testkit::random;
 use hydra_train::loss::{BatchLosses, DepthLoss};
 use hydra_train::mtl::grads::flatten;
-use hydra_train::mtl::{Draw, GradientMethod, GradientObjective, Normalisation, Rescale};
+use hydra_train::mtl::{Draw, GradientMethod, GradientObjective, Groups, Normalisation, Rescale};
 use hydra_train::objective::{scalar, LossWeighting, Objective, StepGradient, StepInfo};
 use hydra_train::train::TrainModule;
 use hydra_train::weighting::Weighting;
@@ -102,6 +104,9 @@ fn methods() -> Vec<GradientMethod> {
         GradientMethod::Imtl,
         GradientMethod::AlignedMtl,
         GradientMethod::CaGrad { c: 0.5, rescale: Rescale::Quadratic },
+        GradientMethod::GradVac { beta: 0.5, groups: Groups::WholeModel },
+        GradientMethod::NashMtl { update_every: 1, iterations: 20, max_norm: 1.0 },
+        GradientMethod::DbMtl { beta: 0.9, beta_sigma: 0.0 },
     ]
 }
 
@@ -120,14 +125,23 @@ fn parameter_mode_combines_each_tasks_own_gradient() {
         let got = step(&mut o, &m, tasks);
         assert_eq!(got.losses, values, "{method:?}: task losses");
         // With two tasks PCGrad's order does not change the result (a projection off g_j
-        // leaves pc_i · g_i ≥ 0), so any order is the reference's.
-        let want = method.combine(&rows, &values, &mut |_| vec![0, 1]);
+        // leaves pc_i · g_i ≥ 0), so any order is the reference's; GradVac has one order.
+        let order = if matches!(method, GradientMethod::GradVac { .. }) { vec![0] } else { vec![0, 1] };
+        let want = method.combine(&rows, &values, &mut |_| order.clone());
         let applied = shared(&m.net, &got.grads);
         let want32: Vec<f64> = want.gradient.iter().map(|&v| v as f32 as f64).collect();
         assert_eq!(applied, want32, "{method:?}: the applied shared gradient is not the method's combination of the tasks' gradients");
         assert_eq!(o.task_weights(&m), want.weights, "{method:?}: weights");
+        // Each head gets its own loss's gradient; DB-MTL's that of its log-loss (× 1/(L+1e-8)),
+        // Nash-MTL's α_t times it.
+        let factors = method.head_weights(&values, &want.weights);
         for (t, &task) in tasks.iter().enumerate() {
-            assert_eq!(head(&m.net, task, &got.grads), head(&per_task[t].0.net, task, &per_task[t].1), "{method:?}: the {task:?} head's gradient is not its own loss's");
+            let own = head(&per_task[t].0.net, task, &per_task[t].1);
+            let own: Vec<f64> = match &factors {
+                Some(f) => own.iter().map(|&v| (v as f32 * f[t] as f32) as f64).collect(),
+                None => own,
+            };
+            assert_eq!(head(&m.net, task, &got.grads), own, "{method:?}: the {task:?} head's gradient is not its own loss's");
         }
         let total: f64 = want.weights.iter().zip(&values).map(|(w, l)| w * l).sum();
         assert_eq!(got.total, total, "{method:?}: total");

@@ -57,8 +57,10 @@ impl ModuleVisitor for Layout<'_> {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // Burn enters the parameter's own field too: its holder is the path without it.
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.out.push((self.path.join("."), g.shape().num_elements()));
+            let holder = &self.path[..self.path.len().saturating_sub(1)];
+            self.out.push((holder.join("."), g.shape().num_elements()));
         }
     }
 }
