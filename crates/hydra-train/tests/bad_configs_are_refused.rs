@@ -15,7 +15,12 @@ fn config_mistakes_are_one_clear_line() {
         ("[optimizer]\nmomentum = \"high\"\n", None, "optimizer.momentum = \"high\": expected a number in [0, 0.999999], found a string"),
         ("", Some("training.batch_size=0"), "training.batch_size = 0: must be an integer in [1, 4096]"),
         ("", Some("loss.weighting=kendal"), "loss.weighting = \"kendal\": must be one of fixed, uncertainty, dwa"),
-        ("[loss]\nweighting = \"pcgrad\"\nrep_grad = true\n", None, "loss.rep_grad = true: needs a gradient method that combines representation gradients (ew, mgda, imtl, aligned_mtl), not loss.weighting = \"pcgrad\""),
+        ("[loss]\nweighting = \"pcgrad\"\nrep_grad = true\n", None, "loss.rep_grad = true: needs a gradient method that combines representation gradients (ew, mgda, imtl, aligned_mtl, gradnorm, graddrop), not loss.weighting = \"pcgrad\""),
+        ("[loss]\nweighting = \"nash_mtl\"\nrep_grad = true\n", None, "not loss.weighting = \"nash_mtl\""),
+        ("[loss]\nweighting = \"graddrop\"\n", None, "loss.weighting = \"graddrop\": works on representation gradients only; set loss.rep_grad = true"),
+        ("[loss]\nweighting = \"gradvac\"\ngradvac_groups = \"layers\"\n", None, "loss.gradvac_groups = \"layers\": must be one of whole_model, all_layer, all_matrix"),
+        ("[loss]\nweighting = \"nash_mtl\"\nnash_update_every = 0\n", None, "loss.nash_update_every = 0: must be an integer in [1,"),
+        ("[loss]\nweighting = \"db_mtl\"\ndb_beta = 1.5\n", None, "loss.db_beta = 1.5: must be in [0, 1]"),
         ("[loss]\nweighting = \"cagrad\"\ncagrad_rescale = 3\n", None, "loss.cagrad_rescale = 3: must be an integer in [0, 2]"),
     ] {
         let cfg = tiny_config(&dir, &run, extra);

@@ -71,6 +71,17 @@ fn sgd_nesterov_dwa_multistep_early_stopping_state() {
 }
 
 #[test]
+fn stateful_gradient_methods() {
+    // GradVac's targets, DB-MTL's buffer (tensors in the checkpoint), Nash-MTL's weights
+    // between updates, GradNorm's loss scales and first-epoch losses, GradDrop's generator.
+    check("resume-gradvac", "[loss]\nweighting = \"gradvac\"\ngradvac_groups = \"all_matrix\"\n", 3, &[1]);
+    check("resume-db-mtl", "[loss]\nweighting = \"db_mtl\"\ndb_beta_sigma = 0.5\n", 3, &[1]);
+    check("resume-nash", "[loss]\nweighting = \"nash_mtl\"\nnash_update_every = 3\n", 3, &[1]);
+    check("resume-gradnorm", "[loss]\nweighting = \"gradnorm\"\n", 3, &[2]);
+    check("resume-graddrop", "[loss]\nweighting = \"graddrop\"\nrep_grad = true\ngraddrop_leak = 0.2\n", 2, &[1]);
+}
+
+#[test]
 fn gradient_methods_pcgrad_and_mgda_ub() {
     check("resume-pcgrad", "[loss]\nweighting = \"pcgrad\"\n", 3, &[1]);
     check("resume-mgda-ub", "[loss]\nweighting = \"mgda\"\nrep_grad = true\nmgda_normalisation = \"loss+\"\n", 2, &[1]);
