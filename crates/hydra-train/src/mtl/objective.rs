@@ -17,7 +17,10 @@
 //!   backward pass (so MGDA's normalisation sets the weights but is not applied to the
 //!   gradient, LibMTL's MGDA-UB). Only the methods that give task weights run this way.
 //!
-//! Either way each head receives the gradient of its own (unweighted) loss, as in LibMTL.
+//! Either way each head receives the gradient of its own (unweighted) loss, as in LibMTL,
+//! except where a method says otherwise (`GradientMethod::head_weights`: DB-MTL, Nash-MTL).
+//! Some steps take one weighted pass instead: GradNorm's first epoch (`Σ L_t`) and Nash-MTL
+//! between its updates (`Σ α_t L_t`, the shared gradient clipped).
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
