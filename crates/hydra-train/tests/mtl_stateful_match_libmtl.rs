@@ -4,7 +4,9 @@
 //! - GradVac (group types 0, 1, 2), DB-MTL and Nash-MTL over four steps of one instance each,
 //!   so the state they carry (GradVac's targets, DB-MTL's buffer, Nash-MTL's last weights)
 //!   is compared too: the applied gradient of every step within 1e-5 × max |LibMTL's|, the
-//!   weights likewise (GradVac's ones, Nash-MTL's α; DB-MTL's see `db_mtl_weights`).
+//!   weights likewise (GradVac's ones, Nash-MTL's α; DB-MTL's see `db_mtl_weights`). In the
+//!   T = 3 sequence the second step's first Nash-MTL problem is unbounded (ECOS says so and
+//!   LibMTL keeps its weights): hydra must find that too.
 //! - GradNorm in its second epoch: the weights, the shared gradient and the loss scales'
 //!   gradient; GradDrop: the upstream gradient with LibMTL's own uniforms.
 //! Invariants beside: Nash-MTL's weights solve its bargaining equations and each linearised

@@ -63,7 +63,8 @@ fn unbounded(g: &[Vec<f64>], c: &[f64]) -> bool {
     lowest < 0.0
 }
 
-/// Call `f` with every `k`-subset of `start..n` (ascending), after the prefix `chosen`.
+/// Call `f` with `chosen` extended by every ascending `k`-subset of `0..n` above its last
+/// element (all `k`-subsets when `chosen` is empty).
 fn combinations(n: usize, k: usize, chosen: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
     if k == 0 {
         return f(chosen);
