@@ -121,7 +121,7 @@ pub fn file_name(epoch: usize) -> String {
 fn buffer_rows(t: &RawTensor) -> Option<Vec<Vec<f64>>> {
     let TensorValues::I64(bits) = &t.values else { return None };
     let [rows, columns] = t.shape[..] else { return None };
-    if rows * columns != bits.len() || columns == 0 {
+    if rows.checked_mul(columns) != Some(bits.len()) || columns == 0 {
         return None;
     }
     Some(bits.chunks(columns).map(|r| r.iter().map(|&b| f64::from_bits(b as u64)).collect()).collect())

@@ -125,7 +125,8 @@ impl GradientMethod {
     /// [`GradientMethod::combine`] continuing from `state` (updated). GradVac's random order
     /// for task `i` is a permutation of the `T − 1` other tasks' ranks. GradNorm and GradDrop
     /// need more than the task gradients (the loss scales, the representation): they are
-    /// computed by [`gradnorm::combine`] and [`graddrop::upstream`] and refused here.
+    /// computed by [`gradnorm::combine`] and [`graddrop::upstream`]; asking this for them is a
+    /// programming error (it panics). The training loop goes through `GradientObjective`.
     pub fn combine_step(&self, grads: &[Vec<f64>], losses: &[f64], state: &mut MethodState, shuffle: &mut dyn FnMut(usize) -> Vec<usize>) -> Combined {
         assert!(!grads.is_empty() && grads.iter().all(|g| g.len() == grads[0].len()), "T rows of the same length");
         assert_eq!(grads.len(), losses.len());
