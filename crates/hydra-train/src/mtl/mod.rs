@@ -1,13 +1,16 @@
 //! Multi-task gradient methods on the per-task gradients of the shared parameters: given
 //! `G` (`T` task gradients, each flattened to `P` values) and the task losses, the gradient
 //! to apply and the weight each task received. Pure f64 arithmetic, independent of Burn: the
-//! training loop flattens the encoder's gradients, calls [`GradientMethod::combine`] and
-//! writes the result back (see `objective.rs`).
+//! training loop flattens the shared part's gradients, calls
+//! [`GradientMethod::combine_step`] (with the methods' [`MethodState`]) and writes the result
+//! back (see `objective.rs`).
 //!
 //! Each method follows LibMTL's implementation (median-research-group/LibMTL, commit
 //! 4336804, `LibMTL/weighting/*.py`); where LibMTL departs from the paper, the method's file
 //! says where. `tests/mtl_methods_match_libmtl.rs` compares every method with LibMTL's own
-//! classes on fixed gradients (fixtures/mtl/libmtl.json, scripts/make_mtl_fixture.py).
+//! classes on fixed gradients (fixtures/mtl/libmtl.json, scripts/make_mtl_fixture.py), and
+//! `tests/mtl_stateful_match_libmtl.rs` the stateful ones over several steps
+//! (fixtures/mtl/libmtl_stateful.json).
 
 mod aligned;
 mod cagrad;
