@@ -125,10 +125,7 @@ impl LossWeighting {
         let weights = match self.weighting {
             Weighting::Rlw => {
                 let z: Vec<f64> = losses.iter().map(|_| self.rng.normal()).collect();
-                let top = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
-                let sum: f64 = e.iter().sum();
-                let w: Vec<f64> = e.iter().map(|v| v / sum).collect();
+                let w = crate::mtl::linalg::softmax(&z);
                 self.step_weights = Some(w.clone());
                 w
             }

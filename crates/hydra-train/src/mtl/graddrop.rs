@@ -9,10 +9,11 @@
 
 /// The upstream gradient `[B·F]` from the representation `rep` and the tasks' gradients
 /// `grads` (each `[B·F]`, sample-major), `u`: the `F` uniforms.
+use super::linalg::sign;
+
 pub fn upstream(rep: &[f64], grads: &[Vec<f64>], u: &[f64], leak: f64) -> Vec<f64> {
     let f = u.len();
     assert!(rep.len() % f == 0 && grads.iter().all(|g| g.len() == rep.len()));
-    let sign = |v: f64| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 };
     let s: Vec<Vec<f64>> = grads.iter().map(|g| {
         let mut s = vec![0.0; f];
         for (gs, rs) in g.chunks(f).zip(rep.chunks(f)) {

@@ -10,15 +10,12 @@
 //! not decay it. `w` depends on `s` only up to a common shift, so the weights and gradients
 //! are the same.
 
-use super::linalg::{combination, norm};
+use super::linalg::{combination, norm, sign, softmax};
 use super::Combined;
 
 /// `w = T · softmax(s)`.
 pub fn weights(scales: &[f64]) -> Vec<f64> {
-    let top = scales.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = scales.iter().map(|s| (s - top).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.iter().map(|v| scales.len() as f64 * v / sum).collect()
+    softmax(scales).into_iter().map(|p| scales.len() as f64 * p).collect()
 }
 
 /// The combination and the gradient of `L_grad` with respect to the scales, for task
@@ -39,14 +36,4 @@ pub fn combine(grads: &[Vec<f64>], losses: &[f64], initial: &[f64], scales: &[f6
     let aw: f64 = (0..t).map(|i| a[i] * w[i]).sum::<f64>() / t as f64;
     let scale_grad: Vec<f64> = (0..t).map(|k| w[k] * (a[k] - aw)).collect();
     (Combined { gradient: combination(&w, grads), weights: w }, scale_grad)
-}
-
-fn sign(v: f64) -> f64 {
-    if v > 0.0 {
-        1.0
-    } else if v < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
 }

@@ -14,6 +14,11 @@ pub fn flatten<M: Module>(module: &M, grads: &GradientsParams) -> Vec<f64> {
     v.out
 }
 
+/// A float tensor's values as f64.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor").into_iter().map(f64::from).collect()
+}
+
 /// Register the leading `values` (as [`flatten`] lays them out over `template`'s gradients of
 /// `module`) into `into`, each parameter's slice in the shape and on the device of its
 /// template. Returns how many values were used.
@@ -86,8 +91,7 @@ struct Flatten<'a> {
 impl ModuleVisitor for Flatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let values = g.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 gradient");
-            self.out.extend(values.into_iter().map(f64::from));
+            self.out.extend(values(g));
         }
     }
 }

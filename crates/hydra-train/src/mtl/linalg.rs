@@ -16,6 +16,25 @@ pub fn gram(g: &[Vec<f64>]) -> Vec<Vec<f64>> {
     g.iter().map(|a| g.iter().map(|b| dot(a, b)).collect()).collect()
 }
 
+/// `softmax(z)`, shifted by its maximum.
+pub fn softmax(z: &[f64]) -> Vec<f64> {
+    let top = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+/// torch's `sign`: −1, 0 or 1.
+pub fn sign(v: f64) -> f64 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 /// `Σ_i w_i g_i`.
 pub fn combination(w: &[f64], g: &[Vec<f64>]) -> Vec<f64> {
     let mut out = vec![0.0; g[0].len()];

@@ -151,8 +151,7 @@ impl GradientMethod {
                 if state.rho.len() != t * t * state.groups.len() {
                     state.rho = vec![0.0; t * t * state.groups.len()];
                 }
-                let groups = state.groups.clone();
-                gradvac::combine(grads, &groups, *beta, &mut state.rho, shuffle)
+                gradvac::combine(grads, &state.groups, *beta, &mut state.rho, shuffle)
             }
             GradientMethod::NashMtl { iterations, max_norm, .. } => {
                 state.step += 1;

@@ -176,11 +176,9 @@ pub fn weights(g: &[Vec<f64>], nf: f64, previous: &[f64], iterations: usize) -> 
 /// Scale `gradient` to the norm `max_norm` where it is longer (torch's `clip_grad_norm_`:
 /// factor `max_norm / (‖g‖ + 1e-6)`); `max_norm = 0` turns it off.
 pub fn clip(gradient: &mut [f64], max_norm: f64) {
-    if max_norm > 0.0 {
-        let coef = max_norm / (norm(gradient) + 1e-6);
-        if coef < 1.0 {
-            gradient.iter_mut().for_each(|v| *v *= coef);
-        }
+    let coef = crate::optim::Optimizer::clip_scale(norm(gradient), max_norm);
+    if coef < 1.0 {
+        gradient.iter_mut().for_each(|v| *v *= coef);
     }
 }
 

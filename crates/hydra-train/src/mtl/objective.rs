@@ -26,8 +26,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use hydra_core::rng::SplitMix64;
 
-use super::grads::{flatten, layout, scale, transfer, unflatten, Conflict};
-use super::{graddrop, gradnorm, nash, Combined, Draw, GradientMethod, Groups, MethodState};
+use super::grads::{flatten, layout, scale, transfer, unflatten, values, Conflict};
+use super::{graddrop, gradnorm, Combined, Draw, GradientMethod, Groups, MethodState};
 use crate::loss::BatchLosses;
 use crate::objective::{scalar, NonFiniteLoss, Objective, ObjectiveState, StepGradient, StepInfo};
 use crate::train::TrainModule;
@@ -93,12 +93,10 @@ fn weighted_pass(module: &TrainModule, batch: &BatchLosses<'_>, weights: &[f64])
 
 /// Clip the shared parameters' gradient in `grads` to `max_norm` (Nash-MTL).
 fn clip_shared(module: &TrainModule, grads: &mut GradientsParams, max_norm: f64) {
-    let mut norm = [super::linalg::norm(&shared_flat(module, grads))];
-    let before = norm[0];
-    nash::clip(&mut norm, max_norm);
-    if norm[0] != before {
-        scale(&module.net.encoder, grads, norm[0] / before);
-        scale(&module.net.decoder, grads, norm[0] / before);
+    let coef = crate::optim::Optimizer::clip_scale(super::linalg::norm(&shared_flat(module, grads)), max_norm);
+    if coef < 1.0 {
+        scale(&module.net.encoder, grads, coef);
+        scale(&module.net.decoder, grads, coef);
     }
 }
 
@@ -170,7 +168,7 @@ fn representation_gradients(module: &TrainModule, batch: &BatchLosses<'_>) -> Re
         out.losses.push(value);
         let backward = loss.backward();
         let g = detached.grad(&backward).expect("the head reads the representation");
-        let raw: Vec<f64> = g.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect();
+        let raw = values(g);
         // LibMTL weighs with the representation gradient summed over the batch, [C·h·w],
         // and applies the weights to the unsummed one.
         let per_sample = raw.len() / features.dims()[0];
@@ -243,8 +241,7 @@ impl Objective for GradientObjective {
         let mut upstream = None;
         let combined = match &self.method {
             GradientMethod::GradNorm { alpha } => {
-                let scales = module.task_weights.as_ref().expect("GradNorm's loss scales").log_vars.val();
-                let scales: Vec<f64> = scales.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect();
+                let scales = values(module.task_weights.as_ref().expect("GradNorm's loss scales").log_vars.val());
                 let initial = self.initial.as_ref().expect("after the first epoch");
                 let (combined, grad) = gradnorm::combine(&g.shared, &g.losses, initial, &scales, *alpha);
                 scale_grad = Some(grad);
@@ -252,7 +249,7 @@ impl Objective for GradientObjective {
             }
             GradientMethod::GradDrop { leak } => {
                 let features = g.features.as_ref().expect("GradDrop runs on the representation");
-                let rep: Vec<f64> = features.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32").into_iter().map(f64::from).collect();
+                let rep = values(features.clone());
                 let u: Vec<f64> = (0..g.shared[0].len()).map(|_| draw.rng.uniform()).collect();
                 upstream = Some(graddrop::upstream(&rep, &g.raw, &u, *leak));
                 Combined { gradient: Vec::new(), weights: vec![1.0; t] }
