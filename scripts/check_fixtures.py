@@ -49,7 +49,7 @@ RUNS = [
     ("make_optim_fixture.py", [], ["optim/torch_optim.json"]),
     ("make_schedule_fixture.py", [], ["optim/torch_schedules.json"]),
     # needs a LibMTL checkout at commit 4336804: LIBMTL=PATH (skipped without it)
-    ("make_mtl_fixture.py", ["--libmtl", os.environ.get("LIBMTL", "")], ["mtl/libmtl.json"]),
+    ("make_mtl_fixture.py", ["--libmtl", os.environ.get("LIBMTL", "")], ["mtl/libmtl.json", "mtl/libmtl_stateful.json"]),
 ]
 
 
