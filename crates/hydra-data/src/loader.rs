@@ -38,6 +38,8 @@ pub struct LoaderSpec {
 pub struct Loader {
     dataset: Arc<dyn Dataset>,
     spec: LoaderSpec,
+    /// `(rank, ranks)`: this rank's share of every batch (data parallelism); `(0, 1)` = all.
+    shard: (usize, usize),
 }
 
 /// The sample order of `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch).
@@ -55,7 +57,7 @@ impl Loader {
     /// A loader over `dataset`.
     pub fn new(dataset: Arc<dyn Dataset>, spec: LoaderSpec) -> Self {
         assert!(spec.batch_size > 0, "batch size must be positive");
-        Self { dataset, spec }
+        Self { dataset, spec, shard: (0, 1) }
     }
 
     /// The dataset.
@@ -76,11 +78,21 @@ impl Loader {
         if self.spec.max_batches > 0 { full.min(self.spec.max_batches) } else { full }
     }
 
-    /// Dataset indices of every batch of `epoch`.
+    /// This loader giving rank `rank` of `ranks` its share of every batch: the batches (order,
+    /// augmentation) are those of one process, and each is cut into `ranks` consecutive,
+    /// disjoint parts of `⌊len · r / ranks⌋..⌊len · (r + 1) / ranks⌋`.
+    pub fn with_shard(mut self, rank: usize, ranks: usize) -> Self {
+        assert!(ranks > 0 && rank < ranks, "rank {rank} of {ranks}");
+        self.shard = (rank, ranks);
+        self
+    }
+
+    /// Dataset indices of every batch of `epoch` (this rank's share of each).
     pub fn batch_indices(&self, epoch: u64) -> Vec<Vec<usize>> {
         let n = self.dataset.len();
         let order = if self.spec.shuffle { epoch_order(n, self.spec.seed, epoch) } else { (0..n).collect() };
-        order.chunks(self.spec.batch_size).take(self.batches_per_epoch()).map(|c| c.to_vec()).collect()
+        let (r, k) = self.shard;
+        order.chunks(self.spec.batch_size).take(self.batches_per_epoch()).map(|c| c[c.len() * r / k..c.len() * (r + 1) / k].to_vec()).collect()
     }
 
     /// Load one batch (its samples decoded, augmented, collated).

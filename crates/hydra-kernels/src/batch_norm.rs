@@ -30,6 +30,7 @@ pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon
 /// over `[1, C, H, 1]`, so that the gradients' reductions run along the width and the batch
 /// (of that broadcast) and the height (of the repeat).
 pub fn batch_norm_train_portable(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    assert!(crate::sync_bn::reducer().is_none(), "SyncBatchNorm runs on burn-flex's kernels only (the training configuration refuses it elsewhere)");
     let [b, c, h, w] = x.dims();
     let n = (b * h * w) as f64;
     let channel_sum = |t: Tensor<4>| t.sum_dim(3).sum_dim(2).sum_dim(0); // [1, C, 1, 1]

@@ -31,6 +31,7 @@ mod flex;
 pub mod max_pool;
 pub mod relu6;
 pub mod resize;
+pub mod sync_bn;
 
 #[cfg(feature = "flex")]
 use burn::prelude::*;

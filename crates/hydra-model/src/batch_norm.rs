@@ -96,7 +96,8 @@ impl BatchNorm {
 
     fn forward_train(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, _, h, w] = x.dims();
-        let n = (b * h * w) as f64;
+        // SyncBatchNorm: the statistics are over every replica's part of the batch.
+        let n = (b * h * w * crate::kernels::sync_bn::replicas()) as f64;
         let device = x.device();
         let (output, batch_mean, batch_var) = crate::kernels::batch_norm_train(x, self.gamma.val(), self.beta.val(), self.epsilon);
         // PyTorch: running_var uses the unbiased estimate n / (n - 1) * biased.

@@ -91,7 +91,7 @@ pub fn train_step(device: &Device, classes: usize, batch: usize, [h, w]: [usize;
         let m = module.take().unwrap();
         let b = hydra_data::batch::Batch { images: images.clone(), labels: Some(labels.clone()), depth: Some(depth.clone()), normals: None };
         iteration += 1;
-        let step = objective.gradients(&m, &BatchLosses { batch: b, tasks: &tasks, ignore: 255, depth: DepthLoss::L1 }, StepInfo { iteration, logged: false });
+        let step = objective.gradients(&m, &BatchLosses { batch: b, tasks: &tasks, ignore: 255, depth: DepthLoss::L1, replica_scale: None }, StepInfo { iteration, logged: false });
         let grads = step.expect("finite losses on random inputs").grads;
         let m = optim.step(m, grads, |_| Hyper { lr: 1e-3, weight_decay: 1e-5 }, 1.0);
         // Read one weight back so that asynchronous backends finish the step.

@@ -243,6 +243,16 @@ pub struct TrainingSection {
     /// `always` (one backward pass per task more for the others), `never`.
     #[serde(default = "default_log_conflict")]
     pub log_conflict: String,
+    /// With several ranks (`mpirun -n N`): BatchNorm's batch statistics over the whole
+    /// batch (SyncBatchNorm), or each rank's own (`false`, PyTorch DDP's default; the running
+    /// statistics are then averaged across ranks at the end of every epoch). No effect in one
+    /// process.
+    #[serde(default = "default_sync_bn")]
+    pub sync_bn: bool,
+}
+
+fn default_sync_bn() -> bool {
+    true
 }
 
 fn default_log_conflict() -> String {

@@ -4,6 +4,7 @@ pub mod backend;
 pub mod bench;
 pub mod colormap;
 pub mod components;
+pub mod dist;
 pub mod predict;
 pub mod config;
 pub mod config_reader;

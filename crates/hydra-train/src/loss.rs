@@ -65,7 +65,7 @@ pub fn normal_loss(pred: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
 
 /// The per-task losses of one batch, in task order (zero for a task the batch lacks).
 pub fn task_losses(net: &HydraNet, batch: hydra_data::batch::Batch, tasks: &[Task], ignore: i64, depth: DepthLoss) -> Vec<Tensor<1>> {
-    BatchLosses { batch, tasks, ignore, depth }.all(net)
+    BatchLosses { batch, tasks, ignore, depth, replica_scale: None }.all(net)
 }
 
 /// One batch on the training device and how its task losses are computed: from one forward
@@ -78,6 +78,9 @@ pub struct BatchLosses<'a> {
     pub tasks: &'a [Task],
     pub ignore: i64,
     pub depth: DepthLoss,
+    /// Data parallelism: each task's loss times this rank's factor, so that the ranks'
+    /// average is the whole batch's loss (`Trainer::replica_scale`); `None` in one process.
+    pub replica_scale: Option<Vec<f64>>,
 }
 
 impl BatchLosses<'_> {
@@ -104,7 +107,7 @@ impl BatchLosses<'_> {
         let pred = net.head(task).expect("network has every configured task").forward(features);
         let zero = || pred.clone().sum().mul_scalar(0.0);
         let b = &self.batch;
-        match task {
+        let loss = match task {
             Task::Segmentation => match b.labels.clone() {
                 Some(l) => hydra_model::kernels::upsampled_cross_entropy(pred, l, self.ignore),
                 None => zero(),
@@ -118,7 +121,11 @@ impl BatchLosses<'_> {
                 None => zero(),
             },
         }
-        .to_device(&device)
+        .to_device(&device);
+        match self.replica_scale.as_ref().map(|s| s[t]) {
+            Some(f) if f != 1.0 => loss.mul_scalar(f),
+            _ => loss,
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 //!    prediction panels, and TensorBoard event files in `tb/`).
 
 mod data;
+mod distributed;
 mod epoch;
 mod epoch_report;
 mod error;
@@ -36,12 +37,14 @@ use hydra_model::{HydraNet, Task};
 use serde_json::json;
 
 pub use data::TrainData;
+pub use distributed::check_ranks;
 pub use epoch::{EpochTotals, Validation};
 pub use error::TrainError;
 pub use options::{Resume, TrainOptions, TrainSummary};
 pub use step::StepOutcome;
 pub use trainer::Trainer;
 
+use crate::dist::World;
 use crate::mtl::Conflict;
 use crate::observer::{Console, EpochEvent, IterationEvent, Observer, Observers};
 use crate::panels::PanelWriter;
@@ -80,19 +83,29 @@ pub struct TrainModule {
 
 /// Train as configured. Writes the run folder; returns how the run ended.
 pub fn train(opts: TrainOptions, report: &mut dyn Reporter) -> Result<TrainSummary, TrainError> {
-    let (trainer, data) = Trainer::start(&opts, report)?;
+    train_in(opts, report, World::solo())
+}
+
+/// [`train`] as one rank of a data-parallel run over `world` (rank 0 writes the run folder).
+pub fn train_in(opts: TrainOptions, report: &mut dyn Reporter, world: World) -> Result<TrainSummary, TrainError> {
+    let (trainer, data) = Trainer::start_in(&opts, report, world)?;
     run(trainer, data, &opts, report, &mut [])
 }
 
 /// The epoch loop of a started run: `report` and the run folder's logs observe it, then
 /// `extra` observers.
 pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &mut dyn Reporter, extra: &mut [&mut dyn Observer]) -> Result<TrainSummary, TrainError> {
-    let mut log = RunLog::open(trainer.run_dir(), trainer.resumed_at).map_err(error::io(trainer.run_dir()))?;
-    let mut plots = RunPlots::open(trainer.run_dir(), trainer.palette.names.clone());
-    let mut panels = PanelWriter::new(trainer.run_dir(), trainer.epochs_done).map_err(error::io(trainer.run_dir()))?;
-    let mut tb = TensorBoard::open(trainer.run_dir(), trainer.resumed_at, &opts.config.to_toml())?;
+    // Rank 0 writes the run folder; the other ranks of a data-parallel run only report.
+    let root = trainer.world.is_root();
+    let mut log = root.then(|| RunLog::open(trainer.run_dir(), trainer.resumed_at)).transpose().map_err(error::io(trainer.run_dir()))?;
+    let mut plots = root.then(|| RunPlots::open(trainer.run_dir(), trainer.palette.names.clone()));
+    let mut panels = root.then(|| PanelWriter::new(trainer.run_dir(), trainer.epochs_done)).transpose().map_err(error::io(trainer.run_dir()))?;
+    let mut tb = root.then(|| TensorBoard::open(trainer.run_dir(), trainer.resumed_at, &opts.config.to_toml())).transpose()?;
     let mut console = Console(report);
-    let mut obs = Observers(vec![&mut console, &mut log, &mut plots, &mut panels, &mut tb]);
+    let mut obs = Observers(vec![&mut console]);
+    if let (Some(log), Some(plots), Some(panels), Some(tb)) = (log.as_mut(), plots.as_mut(), panels.as_mut(), tb.as_mut()) {
+        obs.0.extend([log as &mut dyn Observer, plots, panels, tb]);
+    }
     obs.0.extend(extra.iter_mut().map(|o| &mut **o as &mut dyn Observer));
     obs.info(&trainer.describe(data.batches));
     let (epochs, mut epochs_this_run, mut last_metrics, mut stopped_early) = (opts.config.training.epochs, 0, None, false);
@@ -107,6 +120,7 @@ pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &
         }
         let train_time = totals.start.elapsed().as_secs_f64();
         trainer.finish_epoch(&totals);
+        trainer.average_running_statistics();
         epochs_this_run += 1;
         let val = match &data.val {
             Some(v) if trainer.validation_due() => Some(trainer.validate(v, &mut obs)?),
@@ -132,8 +146,10 @@ pub fn run(mut trainer: Trainer, data: TrainData, opts: &TrainOptions, report: &
         }
     }
     trainer.finish()?;
-    let page = crate::report::write(trainer.run_dir(), None).map_err(|e| TrainError::Io { path: e.path.clone(), source: std::io::Error::other(e.message) })?;
-    obs.info(&format!("report: {}", page.display()));
+    if root {
+        let page = crate::report::write(trainer.run_dir(), None).map_err(|e| TrainError::Io { path: e.path.clone(), source: std::io::Error::other(e.message) })?;
+        obs.info(&format!("report: {}", page.display()));
+    }
     let es = &trainer.early_stopping;
     let summary = TrainSummary {
         run_dir: trainer.run_dir().to_path_buf(),

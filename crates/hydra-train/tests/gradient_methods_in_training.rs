@@ -54,7 +54,7 @@ fn batch() -> Batch {
 }
 
 fn losses<'a>(tasks: &'a [Task]) -> BatchLosses<'a> {
-    BatchLosses { batch: batch(), tasks, ignore: 255, depth: DepthLoss::L1 }
+    BatchLosses { batch: batch(), tasks, ignore: 255, depth: DepthLoss::L1, replica_scale: None }
 }
 
 fn shared(net: &HydraNet, g: &GradientsParams) -> Vec<f64> {

@@ -48,7 +48,7 @@ fn batch() -> Batch {
 }
 
 fn losses() -> BatchLosses<'static> {
-    BatchLosses { batch: batch(), tasks: &TASKS, ignore: 255, depth: DepthLoss::L1 }
+    BatchLosses { batch: batch(), tasks: &TASKS, ignore: 255, depth: DepthLoss::L1, replica_scale: None }
 }
 
 fn shared(net: &HydraNet, g: &GradientsParams) -> Vec<f64> {

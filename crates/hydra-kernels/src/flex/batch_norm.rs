@@ -16,7 +16,8 @@ use crate::cpu;
 pub(super) fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (x, dims) = f32_planes(&x);
     let [b, c, h, w] = dims;
-    let (y, m, v) = cpu::batch_norm::batch_norm_train(x.storage::<f32>(), &vec1(&gamma), &vec1(&beta), [b, c, h * w], epsilon);
+    let reduce = crate::sync_bn::reducer();
+    let (y, m, v) = cpu::batch_norm::batch_norm_train(x.storage::<f32>(), &vec1(&gamma), &vec1(&beta), [b, c, h * w], epsilon, reduce.as_deref());
     (tensor(y, dims), tensor1(m), tensor1(v))
 }
 
@@ -33,7 +34,9 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x, gamma, mean, var, eps) = ops.state;
         let (g, dims) = f32_planes(&grad);
         let [b, c, h, w] = dims;
-        let (dx, dgamma, dbeta) = cpu::batch_norm::batch_norm_train_backward(x.storage::<f32>(), &gamma, &mean, &var, g.storage::<f32>(), [b, c, h * w], eps);
+        // SyncBatchNorm: the reducer of the forward pass's thread, which runs the backward.
+        let reduce = crate::sync_bn::reducer();
+        let (dx, dgamma, dbeta) = cpu::batch_norm::batch_norm_train_backward(x.storage::<f32>(), &gamma, &mean, &var, g.storage::<f32>(), [b, c, h * w], eps, reduce.as_deref());
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, dims));
         }

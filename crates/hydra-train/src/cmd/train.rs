@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::Result;
 use hydra_model::Task;
 use hydra_train::config::Config;
-use hydra_train::train::{train, Reporter, Resume, TrainOptions};
+use hydra_train::dist::World;
+use hydra_train::train::{train_in, Reporter, Resume, Silent, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
@@ -105,7 +106,42 @@ impl Reporter for Plain {
     }
 }
 
+/// This process's place in the run: a rank of the MPI job that started it, or one process.
+#[cfg(feature = "mpi")]
+fn world() -> Result<World> {
+    if !hydra_train::dist::launched_by_mpi() {
+        return Ok(World::solo());
+    }
+    let mpi = hydra_train::dist::mpi::Mpi::init().ok_or_else(|| anyhow::anyhow!("MPI was initialised twice"))?;
+    Ok(World::new(std::rc::Rc::new(mpi)))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn world() -> Result<World> {
+    if hydra_train::dist::launched_by_mpi() {
+        anyhow::bail!("started by an MPI launcher, but this hydra was built without the `mpi` feature (cargo build --release --features mpi): every rank would train its own run into the same folder");
+    }
+    Ok(World::solo())
+}
+
 pub fn run(a: Args) -> Result<()> {
+    let world = world()?;
+    if world.size() == 1 {
+        return run_in(a, world);
+    }
+    let (rank, size) = (world.rank(), world.size());
+    let comm = world.comm().clone();
+    match run_in(a, world) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // One rank's failure stops them all (the others wait in a collective).
+            eprintln!("error: rank {rank} of {size}: {}", crate::cmd::one_line(&e));
+            comm.abort(1)
+        }
+    }
+}
+
+fn run_in(a: Args, world: World) -> Result<()> {
     let mut overrides = a.overrides.clone();
     if let Some(b) = &a.backend {
         overrides.push(format!("training.backend={b}"));
@@ -120,11 +156,20 @@ pub fn run(a: Args) -> Result<()> {
     let plain = a.plain || !std::io::stderr().is_terminal();
     let interval = config.training.log_interval;
     let opts = TrainOptions { config, resume, stop_after_epochs: a.stop_after_epochs, allow_config_change: a.allow_config_change };
-    let summary = if plain {
-        train(opts, &mut Plain { interval, batches: 0, epoch: 0, start: Instant::now() })?
+    let root = world.is_root();
+    if world.size() > 1 && root {
+        println!("data parallel: {} ranks (MPI), global batch {} = {} per rank", world.size(), opts.config.training.batch_size, opts.config.training.batch_size / world.size());
+    }
+    let summary = if !root {
+        train_in(opts, &mut Silent, world)?
+    } else if plain {
+        train_in(opts, &mut Plain { interval, batches: 0, epoch: 0, start: Instant::now() }, world)?
     } else {
-        train(opts, &mut Bars { bar: None, start: Instant::now() })?
+        train_in(opts, &mut Bars { bar: None, start: Instant::now() }, world)?
     };
+    if !root {
+        return Ok(());
+    }
     println!(
         "done: {} epochs, {} iterations{}; run folder {}",
         summary.epochs_done,

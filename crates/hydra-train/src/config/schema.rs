@@ -177,6 +177,7 @@ impl Config {
             backend: t.choice("backend", "flex", &["flex", "wgpu", "cuda"])?,
             iters_per_epoch: t.usize("iters_per_epoch", 0, 0, BIG)?,
             log_conflict: t.choice("log_conflict", "auto", &["auto", "always", "never"])?,
+            sync_bn: t.bool("sync_bn", true)?,
         };
         t.finish()?;
 

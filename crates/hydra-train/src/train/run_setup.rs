@@ -55,7 +55,10 @@ pub(crate) fn open_run_folder(run_dir: &Path, resume: &Resume, report: &mut dyn 
 /// configuration is kept beside the new one as `config-before-epoch-N.toml`).
 pub(crate) fn check_config_change(ck: &Checkpoint, config: &Config, from: &Path, run_dir: &Path, allow: bool, report: &mut dyn Reporter) -> Result<(), TrainError> {
     let saved = &ck.meta.config;
-    let changes = run_folder::changes(saved, &config.to_toml()).map_err(|e| TrainError::Checkpoint(CheckpointError::Invalid { path: from.into(), detail: e }))?;
+    // Through today's schema first, so that a key added since the run was written compares
+    // as its default (a run of an older hydra resumes); as written where that fails.
+    let normalised = Config::from_toml(saved, &[]).map(|c| c.to_toml()).unwrap_or_else(|_| saved.clone());
+    let changes = run_folder::changes(&normalised, &config.to_toml()).map_err(|e| TrainError::Checkpoint(CheckpointError::Invalid { path: from.into(), detail: e }))?;
     if changes.is_empty() {
         return Ok(());
     }

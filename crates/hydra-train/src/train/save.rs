@@ -25,6 +25,9 @@ impl Trainer {
         if !all_finite(&model_state) {
             return Err(TrainError::NonFinite { what: "weights".into(), epoch, iteration: self.iteration, last: self.last_checkpoint.clone() });
         }
+        if !self.world.is_root() {
+            return Ok(None); // rank 0 writes the run's files
+        }
         if improved {
             self.save_best(metrics)?;
         }
@@ -45,7 +48,7 @@ impl Trainer {
     }
 
     /// The whole training state as a checkpoint.
-    fn checkpoint(&self, model: hydra_model::StateDict) -> Checkpoint {
+    pub(super) fn checkpoint(&self, model: hydra_model::StateDict) -> Checkpoint {
         let mut optimizer = BTreeMap::new();
         let mut steps = BTreeMap::new();
         for (path, st) in &self.optim.state {
@@ -74,7 +77,7 @@ impl Trainer {
 
     /// The run is over: the final weights when every epoch ran.
     pub fn finish(&self) -> Result<(), TrainError> {
-        if self.epochs_done == self.config.training.epochs {
+        if self.epochs_done == self.config.training.epochs && self.world.is_root() {
             weights::save(&self.module().net, &self.run_dir.join("final.bpk"))?;
         }
         Ok(())

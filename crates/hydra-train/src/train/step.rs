@@ -36,14 +36,20 @@ impl Trainer {
         if let Some(check) = self.reduction_check.as_mut() {
             check.check(&self.module.as_ref().expect("module").net.encoder, &self.device, [host.len, host.size[0], host.size[1]])?;
         }
-        let batch = BatchLosses { batch: host.to_device(&self.device), tasks: &self.tasks, ignore: self.ignore, depth: self.depth };
+        let replica_scale = self.replica_scale(&host);
+        let batch = BatchLosses { batch: host.to_device(&self.device), tasks: &self.tasks, ignore: self.ignore, depth: self.depth, replica_scale };
         let module = self.module.take().expect("module present");
         let non_finite = |what: &str, t: &Self| TrainError::NonFinite { what: what.into(), epoch, iteration: t.iteration + 1, last: t.last_checkpoint.clone() };
         let logged = (self.iteration + 1) % self.config.training.log_interval as u64 == 0 && self.measure_conflict();
         let gradients = self.objective.gradients(&module, &batch, StepInfo { iteration: self.iteration + 1, logged });
         drop(batch);
+        // With several ranks, the whole batch's losses (every rank then agrees on finiteness).
+        let gradients = gradients.map(|mut g| {
+            self.reduce_losses(&mut g.losses, &mut g.total);
+            g
+        });
         let StepGradient { total, losses: values, grads, conflict } = match gradients {
-            Ok(g) if g.losses.iter().all(|v| v.is_finite()) => g,
+            Ok(g) if g.losses.iter().all(|v| v.is_finite()) && g.total.is_finite() => g,
             _ => {
                 self.module = Some(module);
                 return Err(non_finite("loss", self));

@@ -14,6 +14,7 @@ use crate::backend::Backend;
 use crate::checkpoint::{Checkpoint, CheckpointError, EarlyStopState};
 use crate::components::{depth_kind, eval_spec, initial_network, objective, optimizer_kind, schedule, weighting};
 use crate::config::Config;
+use crate::dist::World;
 use crate::eval::EvalSpec;
 use crate::grad_sync::{GradientSync, LocalOnly};
 use crate::loss::DepthLoss;
@@ -56,7 +57,10 @@ pub struct Trainer {
     pub(crate) depth: DepthLoss,
     /// Class colours and names (extended to the number of classes), for panels and plots.
     pub(crate) palette: Palette,
-    _lock: RunLock,
+    /// This process's place in a data-parallel run ([`World::solo`] for one process).
+    pub(crate) world: World,
+    /// The run folder's lock: rank 0's (other ranks write nothing).
+    pub(super) _lock: Option<RunLock>,
 }
 
 impl Trainer {
@@ -64,6 +68,11 @@ impl Trainer {
     /// the checkpoint (if any) read and its configuration compared, the data opened and
     /// validated, the network built (or restored), and the resolved config written.
     pub fn start(opts: &TrainOptions, report: &mut dyn Reporter) -> Result<(Self, TrainData), TrainError> {
+        Self::start_in(opts, report, World::solo())
+    }
+
+    /// [`Trainer::start`] as the rank of a one-process run, or rank 0 of a data-parallel one.
+    pub(super) fn start_root(opts: &TrainOptions, report: &mut dyn Reporter) -> Result<(Self, TrainData), TrainError> {
         let config = opts.config.clone();
         let backend = Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
         let device = backend.training_device().map_err(TrainError::Config)?;
@@ -75,7 +84,7 @@ impl Trainer {
         }
         let data = TrainData::open(&config, report)?;
         check_training_memory(&config, data.train.dataset().as_ref(), backend, report)?;
-        let mut trainer = Self::new(config, backend, device, lock, data.batches)?;
+        let mut trainer = Self::new(config, backend, device, Some(lock), data.batches)?;
         if let (Some(ck), Some(from)) = (&resumed, &resume_from) {
             trainer.restore(ck, from)?;
             report.info(&format!("resumed from {} (epoch {}, iteration {})", from.display(), trainer.epochs_done, trainer.iteration));
@@ -89,7 +98,7 @@ impl Trainer {
     }
 
     /// A new run: the initial network, task weighting, optimiser and schedule.
-    fn new(config: Config, backend: Backend, device: Device, lock: RunLock, batches: usize) -> Result<Self, TrainError> {
+    pub(super) fn new(config: Config, backend: Backend, device: Device, lock: Option<RunLock>, batches: usize) -> Result<Self, TrainError> {
         let tasks = config.tasks();
         let net = initial_network(&config, &device)?;
         let weighting = weighting(&config, &tasks);
@@ -123,13 +132,14 @@ impl Trainer {
             palette: crate::setup::palette(&config)?,
             config,
             device,
+            world: World::solo(),
             _lock: lock,
         })
     }
 
     /// Continue from checkpoint `ck` (read from `from`): network, task weights, optimiser
     /// slots and step counts, epoch, iteration, early stopping and loss history.
-    fn restore(&mut self, ck: &Checkpoint, from: &Path) -> Result<(), TrainError> {
+    pub(super) fn restore(&mut self, ck: &Checkpoint, from: &Path) -> Result<(), TrainError> {
         let invalid = |detail: String| TrainError::Checkpoint(CheckpointError::Invalid { path: from.into(), detail });
         let mut module = self.module.take().expect("module present");
         let mut loader = StateLoader::new(&ck.model);
@@ -185,8 +195,15 @@ impl Trainer {
 
     /// The one-line description of the run printed before it starts.
     pub fn describe(&self, batches: usize) -> String {
+        let n = self.world.size();
+        let ranks = if n > 1 {
+            let bn = if self.config.training.sync_bn { "SyncBatchNorm" } else { "BatchNorm per rank" };
+            format!(" = {n} ranks × {} ({bn})", self.config.training.batch_size / n)
+        } else {
+            String::new()
+        };
         format!(
-            "training {} epochs × {batches} iterations, batch {}, tasks {}, {} parameters, backend {}",
+            "training {} epochs × {batches} iterations, batch {}{ranks}, tasks {}, {} parameters, backend {}",
             self.config.training.epochs,
             self.config.training.batch_size,
             self.tasks.iter().map(|t| t.key()).collect::<Vec<_>>().join("+"),
