@@ -115,7 +115,12 @@ impl Loader {
 
     /// Iterate over the batches of `epoch` from batch `start`, loading ahead on worker threads.
     pub fn epoch(&self, epoch: u64, start: usize) -> EpochIter {
-        let batches: Vec<Vec<usize>> = self.batch_indices(epoch).into_iter().skip(start).collect();
+        self.epoch_range(epoch, start..usize::MAX)
+    }
+
+    /// Iterate over the batches `range` of `epoch` (a rank's block of a split).
+    pub fn epoch_range(&self, epoch: u64, range: std::ops::Range<usize>) -> EpochIter {
+        let batches: Vec<Vec<usize>> = self.batch_indices(epoch).into_iter().skip(range.start).take(range.end.saturating_sub(range.start)).collect();
         let total = batches.len();
         let workers = self.spec.workers;
         if workers == 0 {

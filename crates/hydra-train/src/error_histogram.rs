@@ -27,6 +27,11 @@ impl ErrorHistogram {
     pub const RANGE_M: f64 = 20.0;
     const BINS: usize = 2000;
 
+    /// The number of bins a full histogram has.
+    pub fn default_bins() -> usize {
+        Self::BINS
+    }
+
     /// Count one error (metres; a non-finite error goes to the last bin).
     pub fn add(&mut self, error: f64) {
         let k = if error.is_finite() { ((error.max(0.0) / Self::BIN_M) as usize).min(Self::BINS - 1) } else { Self::BINS - 1 };

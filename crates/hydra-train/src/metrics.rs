@@ -155,6 +155,38 @@ impl DepthAccumulator {
         }
     }
 
+    /// Add another accumulator's sums and counts (`self` first, then `other`).
+    pub fn merge(&mut self, other: &DepthAccumulator) {
+        self.n += other.n;
+        self.abs_rel += other.abs_rel;
+        self.sq_rel += other.sq_rel;
+        self.sq += other.sq;
+        self.sq_log += other.sq_log;
+        self.log10 += other.log10;
+        for (a, b) in self.delta.iter_mut().zip(other.delta) {
+            *a += b;
+        }
+        self.errors.merge(&other.errors);
+    }
+
+    /// The five f64 sums (|e|/g, e²/g, e², log², |log10|), whose value depends on the order
+    /// of their additions.
+    pub fn sums(&self) -> [f64; 5] {
+        [self.abs_rel, self.sq_rel, self.sq, self.sq_log, self.log10]
+    }
+
+    /// The pixel count and the δ counts.
+    pub fn counts(&self) -> [u64; 4] {
+        [self.n, self.delta[0], self.delta[1], self.delta[2]]
+    }
+
+    /// An accumulator of these sums and counts (see [`DepthAccumulator::sums`] and
+    /// [`DepthAccumulator::counts`]) and error histogram.
+    pub fn from_parts(sums: [f64; 5], counts: [u64; 4], errors: ErrorHistogram) -> Self {
+        let [abs_rel, sq_rel, sq, sq_log, log10] = sums;
+        Self { n: counts[0], abs_rel, sq_rel, sq, sq_log, log10, delta: [counts[1], counts[2], counts[3]], errors }
+    }
+
     /// The metrics; `None` when no pixel was valid.
     pub fn metrics(&self) -> Option<DepthMetrics> {
         if self.n == 0 {

@@ -285,3 +285,140 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The pid of rank `rank` of a running job whose command line names `cfg`.
+fn rank_pid(cfg: &Path, rank: usize) -> Option<u32> {
+    let want = format!("OMPI_COMM_WORLD_RANK={rank}");
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let has = |hay: &[u8], needle: &[u8]| hay.split(|&b| b == 0).any(|part| part == needle || part.ends_with(needle));
+        if has(&cmd, cfg.to_str().unwrap().as_bytes()) && has(&env, want.as_bytes()) && cmd.starts_with(hydra().as_bytes()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_killed_rank_stops_the_run_which_then_resumes_exactly() {
+    let dir = scratch("mpi-kill");
+    let data = nyud(dir.path(), 4);
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let cw = config(dir.path(), &data, &whole, 4, "");
+    let ck = config(dir.path(), &data, &killed, 4, "");
+    let child = mpirun(2, &ck, &[]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // After the first checkpoint, rank 1 is killed (SIGKILL) in the middle of the next epochs.
+    let t0 = std::time::Instant::now();
+    while !killed.join("checkpoints/epoch-00001.ok").exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = rank_pid(&ck, 1).expect("rank 1 running");
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "the job fails: {out}");
+    assert!(!killed.join("final.bpk").exists(), "the run did not finish");
+    assert!(format!("{out}{err}").contains("rank 1"), "the message names the rank: {out}\n{err}");
+    // Every checkpoint there is complete; the run resumes and ends where an uninterrupted one does.
+    for e in std::fs::read_dir(killed.join("checkpoints")).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "bpk") {
+            assert!(p.with_extension("ok").exists(), "{} complete", p.display());
+            Checkpoint::load(&p).unwrap();
+        }
+    }
+    ok(&ranks(2, &ck, &["--resume"]));
+    ok(&ranks(2, &cw, &[]));
+    let (w, k) = (checkpoint(&whole, 4).model, checkpoint(&killed, 4).model);
+    for (key, t) in w.iter() {
+        assert_eq!(t.to_f32(), k.get(key).unwrap().to_f32(), "{key}: bit for bit after the resume");
+    }
+}
+
+#[test]
+fn a_rank_that_fails_stops_every_rank_naming_itself() {
+    let dir = scratch("mpi-fail");
+    let data = nyud(dir.path(), 4);
+    let run = dir.path().join("run");
+    let good = config(dir.path(), &data, &run, 2, "");
+    // Rank 1 is given a list file that does not exist (its machine lacks the data).
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, std::fs::read_to_string(&good).unwrap().replace("list.txt", "missing.txt")).unwrap();
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]);
+    for cfg in [&good, &bad] {
+        c.args(["-n", "1", hydra(), "train", "--plain", "--config", cfg.to_str().unwrap()]);
+        if cfg == &good {
+            c.arg(":");
+        }
+    }
+    let o = c.output().unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(err.contains("error: rank 1 of 2:") && err.contains("missing.txt"), "{err}");
+    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+    assert!(!run.join("checkpoints").exists() || std::fs::read_dir(run.join("checkpoints")).unwrap().next().is_none(), "nothing trained");
+}
+
+#[test]
+fn what_several_ranks_cannot_do_is_refused_in_one_line() {
+    let dir = scratch("mpi-refused");
+    let data = nyud(dir.path(), 4);
+    for (extra, needle) in [
+        ("[training]\nbatch_size = 3\n", "not divisible by the 2 ranks"),
+        ("[loss]\nweighting = \"mgda\"\n", "not data-parallel yet"),
+        ("[loss]\nweighting = \"gls\"\n", "geometric mean"),
+    ] {
+        let run = dir.path().join(format!("r{}", needle.len()));
+        let cfg = config(dir.path(), &data, &run, 1, "");
+        let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
+        if extra.starts_with("[training]") {
+            text_cfg = text_cfg.replace("batch_size = 4", "batch_size = 3");
+        } else {
+            text_cfg.push_str(extra);
+        }
+        std::fs::write(&cfg, text_cfg).unwrap();
+        let o = ranks(2, &cfg, &[]);
+        let (out, err) = text(&o);
+        assert!(!o.status.success(), "{out}");
+        assert!(err.contains("error: rank 0 of 2:") && err.contains(needle), "{needle}: {err}");
+        assert!(!err.contains("internal error"), "{err}");
+    }
+}
+
+#[test]
+fn sharded_validation_equals_one_process_bit_for_bit() {
+    let dir = scratch("mpi-val");
+    let data = nyud(dir.path(), 4);
+    // 5 validation frames: blocks of 2 and 3 on the two ranks.
+    let list: String = std::fs::read_to_string(data.join("list.txt")).unwrap().lines().take(5).map(|l| format!("{l}\n")).collect();
+    std::fs::write(data.join("val.txt"), list).unwrap();
+    let run = dir.path().join("run");
+    let extra = format!("[data.val]\nkind = \"nyud\"\nroot = \"{}\"\nlist = \"val.txt\"\n", data.display());
+    let cfg = config(dir.path(), &data, &run, 1, &extra);
+    let cfg = rewrite(&cfg, "val_interval = 0", "val_interval = 1");
+    ok(&ranks(2, &cfg, &[]));
+    let record: serde_json::Value = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["kind"] == "epoch")
+        .unwrap();
+    let json = dir.path().join("eval.json");
+    let o = Command::new(hydra())
+        .args(["eval", "--config", cfg.to_str().unwrap(), "--weights", run.join("checkpoints/epoch-00001.bpk").to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&o);
+    let one: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // Every figure (per-class IoU, all depth metrics, pixel counts, loss) of the validation, as
+    // best.json keeps them, equals one process's evaluation of the same weights exactly.
+    let best: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("best.json")).unwrap()).unwrap();
+    assert_eq!(best["epoch"], 1);
+    assert!(one["metrics"]["depth"]["rmse"].as_f64().unwrap() > 0.0 && one["metrics"]["segmentation"]["pixels"].as_u64().unwrap() > 0);
+    assert_eq!(best["metrics"], one["metrics"], "2 ranks' validation vs one process's evaluation");
+    assert_eq!(record["val"]["rmse"], one["metrics"]["depth"]["rmse"]);
+}

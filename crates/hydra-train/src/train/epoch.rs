@@ -78,9 +78,17 @@ impl Trainer {
     pub fn validate(&mut self, val: &Loader, obs: &mut Observers<'_>) -> Result<Validation, TrainError> {
         let inference = self.module().net.valid();
         let inner = self.device.clone().inner();
-        let mut st = EvalState::with_samples(&self.spec, self.config.output.samples);
-        for b in val.epoch(0, 0) {
+        // With several ranks each validates its block of the split and the accumulators are
+        // combined (bit-identical to one process); rank 0 keeps the panel's samples.
+        let (rank, ranks, total) = (self.world.rank(), self.world.size(), val.batches_per_epoch());
+        let block = total * rank / ranks..total * (rank + 1) / ranks;
+        let keep = if self.world.is_root() { self.config.output.samples } else { 0 };
+        let mut st = EvalState::with_samples(&self.spec, keep);
+        for b in val.epoch_range(0, block.clone()) {
             st.add(&inference, &inner, &b?, &self.spec);
+        }
+        if ranks > 1 {
+            st = st.combine_shards(block.start, total, |v| self.world.sum_f64(v));
         }
         let metrics = st.metrics(&self.tasks);
         let title = format!("epoch {}: the first {} validation images", self.epochs_done, st.samples().len());
