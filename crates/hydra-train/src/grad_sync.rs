@@ -1,9 +1,9 @@
 //! Seam 2 of the training loop: how a gradient is synchronised before it is applied.
 //!
-//! Today's implementation, [`LocalOnly`], applies each process's gradient as it is. Data
-//! parallelism (averaging with all-reduce across MPI ranks or the devices of one machine)
-//! implements [`GradientSync`]: every replica then clips and applies the same gradient, so
-//! that every replica takes the identical optimiser step.
+//! [`LocalOnly`] applies one process's gradient as it is. Data parallelism
+//! ([`crate::dist::DataParallel`]: averaging with all-reduce across the ranks of a run)
+//! implements [`GradientSync`] too: every replica then clips and applies the same gradient,
+//! so that every replica takes the identical optimiser step.
 
 use burn::optim::GradientsParams;
 

@@ -16,7 +16,8 @@
 //! 1. [`crate::objective::Objective`]: how per-task losses become the applied gradient
 //!    (today: the fixed, uncertainty and DWA loss weightings, one backward pass);
 //! 2. [`crate::grad_sync::GradientSync`]: how a gradient is synchronised before it is
-//!    applied (today: as computed, one process);
+//!    applied (as computed in one process; averaged across ranks by
+//!    [`crate::dist::DataParallel`] in a data-parallel run, [`Trainer::start_in`]);
 //! 3. [`crate::observer::Observer`]: who observes training events (today: the console's
 //!    progress bars or plain lines, the run folder's metrics.jsonl, metrics.csv, plots,
 //!    prediction panels, and TensorBoard event files in `tb/`).
