@@ -38,6 +38,7 @@ RUNS = [
       "pytorch/mobilenet_v2_tv_s0.pth", "pytorch/mobilenet_v2_tv_s0_as_reference.safetensors"]),
     ("make_import_fixtures.py", [], ["pytorch/hydranet40_s0_zip_f16_module.pth"]),
     ("make_step_fixture.py", [], ["pytorch/sgd_step1.safetensors", "pytorch/sgd_step1.json"]),
+    ("make_ddp_fixture.py", [], ["pytorch/ddp2_step1.safetensors", "pytorch/ddp2_step1.json"]),
     ("make_bad_weight_fixtures.py", [], ["pytorch/tiny_zip.pth", "pytorch/tiny_legacy.ckpt"]),
     # the hostile pickles hold an object whose reduce calls os.system: compared by bytes only,
     # never loaded here

@@ -422,3 +422,89 @@ fn sharded_validation_equals_one_process_bit_for_bit() {
     assert_eq!(best["metrics"], one["metrics"], "2 ranks' validation vs one process's evaluation");
     assert_eq!(record["val"]["rmse"], one["metrics"]["depth"]["rmse"]);
 }
+
+/// The state dict of a safetensors fixture.
+fn safetensors(path: &Path) -> StateDict {
+    let file = hydra_model::weights::read(path).unwrap();
+    file.state
+}
+
+#[test]
+fn without_sync_bn_two_ranks_train_what_pytorch_ddp_trains() {
+    // fixtures/pytorch/ddp2_step1 (scripts/make_ddp_fixture.py): PyTorch DDP on gloo, 2
+    // processes, rank 0 on frame 000464 and rank 1 on 000433, BatchNorm per rank, 3 SGD steps
+    // of the authors' recipe from hydranet40_s0.ckpt.
+    let dir = scratch("mpi-ddp");
+    let fx = fixtures();
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx.join("pytorch/ddp2_step1.json")).unwrap()).unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "000464.png\tsegm_gt_000464.png\tdepth_gt_000464.png\n000433.png\tsegm_gt_000433.png\tdepth_gt_000433.png\n").unwrap();
+    // A seed whose order keeps 000464 first (on rank 0).
+    let seed = (0..1000u64).find(|&s| (1..=1).all(|e| hydra_data::loader::epoch_order(2, s, e) == [0, 1])).unwrap();
+    let run = dir.path().join("run");
+    let cfg = dir.path().join("ddp.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[model]
+num_classes = 40
+init_weights = "{ckpt}"
+[data]
+workers = 1
+[data.train]
+kind = "nyud"
+root = "{root}"
+list = "{list}"
+[augment]
+scale = [1.0, 1.0]
+crop = [0, 0]
+flip = false
+jitter = 0.0
+[loss]
+depth = "l1"
+weighting = "fixed"
+segm_weight = 0.5
+depth_weight = 0.5
+[optimizer]
+kind = "sgd"
+momentum = 0.9
+encoder_lr = 1e-3
+decoder_lr = 1e-2
+encoder_weight_decay = 1e-5
+decoder_weight_decay = 1e-5
+[schedule]
+kind = "constant"
+[training]
+epochs = 1
+batch_size = 2
+seed = {seed}
+log_interval = 1
+val_interval = 0
+sync_bn = false
+[checkpoint]
+interval = 1
+keep_last = 10
+[output]
+dir = "{run}"
+"#,
+            ckpt = fx.join("pytorch/hydranet40_s0.ckpt").display(),
+            root = fx.join("samples/nyud").display(),
+            list = list.display(),
+            run = run.display()
+        ),
+    )
+    .unwrap();
+    ok(&ranks(2, &cfg, &[]));
+    let want: Vec<Vec<f64>> = reference["losses"].as_array().unwrap().iter().map(|l| ["loss", "segm", "depth"].iter().map(|k| l[k].as_f64().unwrap()).collect()).collect();
+    let start = safetensors(&fx.join("pytorch/hydranet40_s0.ckpt"));
+    let d = distance(&start, &safetensors(&fx.join("pytorch/ddp2_step1.safetensors")), &checkpoint(&run, 1).model, &want, &losses(&run));
+    d.check("2 ranks × 1 without SyncBatchNorm vs PyTorch DDP (gloo, 2 processes), one SGD step", 1);
+    // With SyncBatchNorm the same step is another one: the fixture is of per-rank statistics.
+    let synced = dir.path().join("synced");
+    let c2 = dir.path().join("synced.toml");
+    std::fs::write(&c2, std::fs::read_to_string(&cfg).unwrap().replace("sync_bn = false", "sync_bn = true").replace(&run.display().to_string(), &synced.display().to_string())).unwrap();
+    ok(&ranks(2, &c2, &[]));
+    let d = distance(&start, &safetensors(&fx.join("pytorch/ddp2_step1.safetensors")), &checkpoint(&synced, 1).model, &want, &losses(&synced));
+    eprintln!("with SyncBatchNorm against the same fixture: updates median {:.2} % worst {:.2} %, BatchNorm {:.1e}", 100.0 * d.update_median, 100.0 * d.update_worst, d.bn.0);
+    assert!(d.update_worst > 0.10 || d.bn.0 > 1.6e-6, "SyncBatchNorm gives another step");
+}
