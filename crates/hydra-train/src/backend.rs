@@ -69,6 +69,36 @@ impl Backend {
         }
     }
 
+    /// A device named in `training.devices`: `cpu` (or `flex`), `wgpu:N` (the N-th discrete
+    /// GPU), `cuda:N`; its backend and ordinal (0 for the CPU).
+    pub fn parse_device(s: &str) -> Result<(Self, usize), String> {
+        let (name, ordinal) = match s.split_once(':') {
+            Some((n, i)) => (n, i.parse::<usize>().map_err(|_| format!("\"{s}\": the device number after `:` must be a whole number"))?),
+            None => (s, 0),
+        };
+        match (Self::parse(name), name) {
+            (Ok(Self::Flex), _) if ordinal == 0 => Ok((Self::Flex, 0)),
+            (Ok(Self::Flex), _) => Err(format!("\"{s}\": the CPU has no device numbers (write \"cpu\")")),
+            (Ok(b), _) => Ok((b, ordinal)),
+            (Err(_), _) => Err(format!("\"{s}\": expected cpu, wgpu:N or cuda:N")),
+        }
+    }
+
+    /// The training device named `s` (see [`Backend::parse_device`]), or why this binary cannot
+    /// provide it.
+    pub fn training_device_at(s: &str) -> Result<Device, String> {
+        let (backend, ordinal) = Self::parse_device(s)?;
+        let _ = ordinal; // unused without a GPU feature
+        let device = match backend {
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(ordinal)),
+            #[cfg(feature = "cuda")]
+            Self::Cuda => Device::cuda(ordinal),
+            other => other.device()?,
+        };
+        Ok(device.autodiff())
+    }
+
     /// The training device (autodiff on top of the backend).
     pub fn training_device(self) -> Result<Device, String> {
         Ok(self.device()?.autodiff())

@@ -249,6 +249,11 @@ pub struct TrainingSection {
     /// process.
     #[serde(default = "default_sync_bn")]
     pub sync_bn: bool,
+    /// Several devices of one machine, one replica each (`["wgpu:0", "wgpu:1"]`,
+    /// `["cuda:0", "cuda:1"]`; `["cpu", "cpu"]` for replicas on the CPU): data parallelism in
+    /// one process. Empty: the backend's one device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 fn default_sync_bn() -> bool {

@@ -110,7 +110,7 @@ impl std::fmt::Display for Change {
 }
 
 /// Keys that change what is logged, kept or when the run ends, never the arithmetic of the
-/// steps it takes.
+/// steps it takes (but for the order of additions: `training.devices`).
 const HARMLESS: &[&str] = &[
     "training.log_interval",
     "training.val_interval",
@@ -122,6 +122,9 @@ const HARMLESS: &[&str] = &[
     "early_stopping.enabled",
     "early_stopping.patience",
     "early_stopping.min_delta",
+    // The replicas a run continues on: the same run up to the order of additions in the
+    // gradient average and SyncBatchNorm's sums, as with another number of MPI ranks.
+    "training.devices",
 ];
 
 fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {

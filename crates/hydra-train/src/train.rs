@@ -28,6 +28,7 @@ mod epoch;
 mod epoch_report;
 mod error;
 mod options;
+mod replicas;
 mod run_setup;
 mod save;
 mod step;
@@ -42,6 +43,7 @@ pub use distributed::check_ranks;
 pub use epoch::{EpochTotals, Validation};
 pub use error::TrainError;
 pub use options::{Resume, TrainOptions, TrainSummary};
+pub use replicas::train_replicated;
 pub use step::StepOutcome;
 pub use trainer::Trainer;
 

@@ -8,7 +8,7 @@ use anyhow::Result;
 use hydra_model::Task;
 use hydra_train::config::Config;
 use hydra_train::dist::World;
-use hydra_train::train::{train_in, Reporter, Resume, Silent, TrainOptions};
+use hydra_train::train::{train_in, train_replicated, Reporter, Resume, Silent, TrainOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
@@ -156,6 +156,19 @@ fn run_in(a: Args, world: World) -> Result<()> {
     let plain = a.plain || !std::io::stderr().is_terminal();
     let interval = config.training.log_interval;
     let opts = TrainOptions { config, resume, stop_after_epochs: a.stop_after_epochs, allow_config_change: a.allow_config_change };
+    let devices = opts.config.training.devices.len();
+    if devices > 1 {
+        if world.size() > 1 {
+            anyhow::bail!("training.devices with several MPI ranks: give each rank one device (leave training.devices out), or run one process");
+        }
+        println!("data parallel: {devices} replicas on {} in one process, global batch {} = {} per replica", opts.config.training.devices.join(", "), opts.config.training.batch_size, opts.config.training.batch_size / devices);
+        let summary = if plain {
+            train_replicated(opts, &mut Plain { interval, batches: 0, epoch: 0, start: Instant::now() })?
+        } else {
+            train_replicated(opts, &mut Bars { bar: None, start: Instant::now() })?
+        };
+        return done(&summary);
+    }
     let root = world.is_root();
     if world.size() > 1 && root {
         println!("data parallel: {} ranks (MPI), global batch {} = {} per rank", world.size(), opts.config.training.batch_size, opts.config.training.batch_size / world.size());
@@ -170,6 +183,10 @@ fn run_in(a: Args, world: World) -> Result<()> {
     if !root {
         return Ok(());
     }
+    done(&summary)
+}
+
+fn done(summary: &hydra_train::train::TrainSummary) -> Result<()> {
     println!(
         "done: {} epochs, {} iterations{}; run folder {}",
         summary.epochs_done,

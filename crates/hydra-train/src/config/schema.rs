@@ -178,7 +178,14 @@ impl Config {
             iters_per_epoch: t.usize("iters_per_epoch", 0, 0, BIG)?,
             log_conflict: t.choice("log_conflict", "auto", &["auto", "always", "never"])?,
             sync_bn: t.bool("sync_bn", true)?,
+            devices: t.string_array("devices", &[], &[])?,
         };
+        for d in &training.devices {
+            crate::backend::Backend::parse_device(d).map_err(|e| ConfigError(format!("training.devices: {e}")))?;
+        }
+        if training.devices.len() == 1 {
+            return Err(ConfigError("training.devices: one device is the default; list two or more for data parallelism in one process (or leave it out)".into()));
+        }
         t.finish()?;
 
         let es = root.section("early_stopping")?;

@@ -7,15 +7,18 @@
 //! [`hydra_model::kernels::sync_bn`]) or averaged at the end of every epoch. Rank 0 alone
 //! writes the run folder.
 //!
-//! The exchange goes through an existing engine, a [`Collective`]: MPI across processes and
-//! machines (`mpi` feature, [`mpi`]); [`Solo`] is the one-process run.
+//! The exchange goes through a [`Collective`]: MPI across processes and machines (`mpi`
+//! feature, [`mpi`]); shared memory between the replicas of one process, one thread per
+//! device (`training.devices`, [`ThreadGroup`]); [`Solo`] is the one-process run.
 
 mod data_parallel;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+mod threads;
 mod world;
 
 pub use data_parallel::{DataParallel, DEFAULT_BUCKET_BYTES};
+pub use threads::ThreadGroup;
 pub use world::{Solo, World};
 
 /// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`), as its

@@ -30,6 +30,8 @@ impl Collective for Solo {
 #[derive(Clone)]
 pub struct World {
     comm: Rc<dyn Collective>,
+    /// This replica's training device, when not the backend's default (`training.devices`).
+    device: Option<burn::tensor::Device>,
 }
 
 impl fmt::Debug for World {
@@ -47,12 +49,23 @@ impl Default for World {
 impl World {
     /// One process.
     pub fn solo() -> Self {
-        Self { comm: Rc::new(Solo) }
+        Self { comm: Rc::new(Solo), device: None }
     }
 
     /// The ranks of `comm`.
     pub fn new(comm: Rc<dyn Collective>) -> Self {
-        Self { comm }
+        Self { comm, device: None }
+    }
+
+    /// These ranks, this one training on `device`.
+    pub fn on_device(mut self, device: burn::tensor::Device) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    /// This rank's training device, when given ([`World::on_device`]).
+    pub fn device(&self) -> Option<&burn::tensor::Device> {
+        self.device.as_ref()
     }
 
     pub fn rank(&self) -> usize {

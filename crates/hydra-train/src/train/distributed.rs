@@ -37,8 +37,17 @@ pub fn check_ranks(config: &Config, ranks: usize) -> Result<(), String> {
         return Err(format!("loss.weighting = \"gls\" with {ranks} ranks: its geometric mean of the losses is not the mean of the ranks' (use fixed, uncertainty, dwa or rlw, or one process)"));
     }
     let backend = Backend::parse(&config.training.backend)?;
-    if backend != Backend::Flex {
-        return Err(format!("training.backend = \"{}\" with {ranks} ranks: data parallelism over MPI runs on the CPU backend (flex) for now", config.training.backend));
+    if backend != Backend::Flex && config.training.sync_bn {
+        return Err(format!(
+            "training.backend = \"{}\" with {ranks} replicas: SyncBatchNorm runs on the CPU backend (flex) for now; set training.sync_bn = false (BatchNorm per replica) or train on flex",
+            config.training.backend
+        ));
+    }
+    for d in &config.training.devices {
+        let (b, _) = Backend::parse_device(d)?;
+        if b != backend {
+            return Err(format!("training.devices: \"{d}\" is not a device of training.backend = \"{}\"", config.training.backend));
+        }
     }
     Ok(())
 }
@@ -51,7 +60,8 @@ impl Trainer {
     /// needs the run folder.
     pub fn start_in(opts: &TrainOptions, report: &mut dyn Reporter, world: World) -> Result<(Self, TrainData), TrainError> {
         check_ranks(&opts.config, world.size()).map_err(TrainError::Config)?;
-        let (mut trainer, mut data) = if world.is_root() { Self::start_root(opts, report)? } else { Self::start_follower(opts)? };
+        let device = world.device().cloned();
+        let (mut trainer, mut data) = if world.is_root() { Self::start_root(opts, report, device)? } else { Self::start_follower(opts, device)? };
         if world.size() == 1 {
             return Ok((trainer, data));
         }
@@ -73,10 +83,13 @@ impl Trainer {
     }
 
     /// A rank other than 0: the data and a network to receive rank 0's state into.
-    fn start_follower(opts: &TrainOptions) -> Result<(Self, TrainData), TrainError> {
+    fn start_follower(opts: &TrainOptions, device: Option<burn::tensor::Device>) -> Result<(Self, TrainData), TrainError> {
         let config = opts.config.clone();
         let backend = Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
-        let device = backend.training_device().map_err(TrainError::Config)?;
+        let device = match device {
+            Some(d) => d,
+            None => backend.training_device().map_err(TrainError::Config)?,
+        };
         let data = TrainData::open(&config, &mut crate::train::Silent)?;
         check_training_memory(&config, data.train.dataset().as_ref(), backend, &mut crate::train::Silent)?;
         let trainer = Self::new(config, backend, device, None, data.batches)?;

@@ -72,10 +72,14 @@ impl Trainer {
     }
 
     /// [`Trainer::start`] as the rank of a one-process run, or rank 0 of a data-parallel one.
-    pub(super) fn start_root(opts: &TrainOptions, report: &mut dyn Reporter) -> Result<(Self, TrainData), TrainError> {
+    /// `device`: this replica's (`training.devices`), else the backend's default.
+    pub(super) fn start_root(opts: &TrainOptions, report: &mut dyn Reporter, device: Option<Device>) -> Result<(Self, TrainData), TrainError> {
         let config = opts.config.clone();
         let backend = Backend::parse(&config.training.backend).map_err(TrainError::Config)?;
-        let device = backend.training_device().map_err(TrainError::Config)?;
+        let device = match device {
+            Some(d) => d,
+            None => backend.training_device().map_err(TrainError::Config)?,
+        };
         let run_dir = config.output.dir.clone();
         let (lock, resume_from) = open_run_folder(&run_dir, &opts.resume, report)?;
         let resumed = resume_from.as_deref().map(Checkpoint::load).transpose()?;
