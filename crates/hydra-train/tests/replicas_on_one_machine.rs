@@ -94,3 +94,16 @@ fn what_replicas_cannot_do_is_refused_in_one_line() {
         assert!(!run.exists(), "nothing written");
     }
 }
+
+/// Started by `mpirun` (its environment) without the `mpi` feature: refused, not N runs into
+/// one folder.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn an_mpi_launch_of_a_build_without_mpi_is_refused() {
+    let dir = scratch("replicas-no-mpi");
+    let run = dir.path().join("run");
+    let cfg = common::tiny_config(dir.path(), &run, "");
+    let o = common::hydra_env(&["train", "--config", cfg.to_str().unwrap()], &[("OMPI_COMM_WORLD_SIZE", "2"), ("OMPI_COMM_WORLD_RANK", "1")]);
+    assert_refused(&o, &["started by an MPI launcher, but this hydra was built without the `mpi` feature"]);
+    assert!(!run.exists());
+}
