@@ -5,6 +5,8 @@
 //!   becomes NaN, as a diverging run's would.
 //! - `HYDRA_FAULT_CHECKPOINT_PAUSE_MS=T`: each checkpoint file is written in two halves with a
 //!   pause of T ms between them, so that a test can kill the process mid-write.
+//! - `HYDRA_FAULT_DIVERGE_RANK=R`: rank R's digest of its network (the check that every rank
+//!   of a data-parallel run holds the same one) is taken as if its network differed.
 
 use std::time::Duration;
 
@@ -20,4 +22,9 @@ pub fn nan_at(it: u64) -> bool {
 /// The pause inside checkpoint writes, if any.
 pub fn checkpoint_pause() -> Option<Duration> {
     var("HYDRA_FAULT_CHECKPOINT_PAUSE_MS").map(Duration::from_millis)
+}
+
+/// The rank whose network digest is to differ, if any.
+pub fn diverge_rank() -> Option<usize> {
+    var("HYDRA_FAULT_DIVERGE_RANK").map(|r| r as usize)
 }

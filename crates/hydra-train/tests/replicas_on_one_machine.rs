@@ -107,3 +107,20 @@ fn an_mpi_launch_of_a_build_without_mpi_is_refused() {
     assert_refused(&o, &["started by an MPI launcher, but this hydra was built without the `mpi` feature"]);
     assert!(!run.exists());
 }
+
+#[test]
+fn replicas_whose_networks_differ_stop_before_anything_is_written() {
+    let dir = scratch("replicas-diverged");
+    let data = nyud(dir.path(), 4);
+    let run = dir.path().join("run");
+    let cfg = on_two(&config(dir.path(), &data, &run, 2, ""));
+    // Without the fault the same run passes the check at every epoch's end.
+    let o = common::hydra_env(&["train", "--plain", "--config", cfg.to_str().unwrap(), "--set", "training.epochs=1"], &[("RAYON_NUM_THREADS", "1")]);
+    ok(&o);
+    std::fs::remove_dir_all(&run).unwrap();
+    let o = common::hydra_env(&["train", "--plain", "--config", cfg.to_str().unwrap()], &[("HYDRA_FAULT_DIVERGE_RANK", "1")]);
+    let (out, err) = common::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("after epoch 1, 1 of the 2 ranks hold a network that differs from rank 0's"), "{err}");
+    assert!(!run.join("checkpoints").exists() || std::fs::read_dir(run.join("checkpoints")).unwrap().next().is_none(), "no checkpoint of the diverged epoch");
+}

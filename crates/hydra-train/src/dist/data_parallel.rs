@@ -82,3 +82,62 @@ impl ModuleVisitor for Scatter<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use burn::module::{Module, ModuleVisitor, Param};
+    use hydra_model::HydraNetConfig;
+
+    use super::*;
+    use crate::dist::{Collective, ThreadGroup};
+
+    /// Every parameter's gradient filled with `value`.
+    struct Fill<'a> {
+        value: f32,
+        out: &'a mut GradientsParams,
+        elements: usize,
+    }
+
+    impl ModuleVisitor for Fill<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let shape = param.shape();
+            self.elements += shape.num_elements();
+            self.out.register::<D>(param.id, Tensor::full(shape, self.value, &param.device()));
+        }
+    }
+
+    #[test]
+    fn the_ranks_gradients_are_averaged_in_buckets() {
+        let results: Vec<(Vec<f32>, usize, usize, usize)> = std::thread::scope(|s| {
+            let handles: Vec<_> = ThreadGroup::new(3)
+                .into_iter()
+                .map(|comm| {
+                    s.spawn(move || {
+                        let rank = comm.rank();
+                        let device = burn::tensor::Device::flex().autodiff();
+                        let module = TrainModule { net: HydraNetConfig::new(4).init(&device), task_weights: None };
+                        let mut grads = GradientsParams::new();
+                        let mut fill = Fill { value: (rank + 1) as f32, out: &mut grads, elements: 0 };
+                        module.visit(&mut fill);
+                        let elements = fill.elements;
+                        let mut dp = DataParallel::new(World::new(Rc::new(comm)), 1 << 20);
+                        let out = dp.sync(&module, grads);
+                        let mut gather = Gather { grads: &out, out: Vec::new() };
+                        module.visit(&mut gather);
+                        (gather.out, elements, dp.last_bytes, dp.last_calls)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (values, elements, bytes, calls) in &results {
+            assert_eq!(values.len(), *elements);
+            assert!(values.iter().all(|&v| v == 2.0), "(1 + 2 + 3) / 3 everywhere");
+            assert_eq!(*bytes, elements * 4);
+            assert_eq!(*calls, (elements * 4).div_ceil(1 << 20), "one all-reduce per MiB bucket, not one per tensor");
+            assert!(*calls > 1 && *calls < 100, "{calls}");
+        }
+    }
+}

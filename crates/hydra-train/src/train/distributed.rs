@@ -145,6 +145,35 @@ impl Trainer {
     }
 }
 
+impl Trainer {
+    /// Every rank holds rank 0's network, bit for bit (each applies the same step to the same
+    /// state): rank 0's digest of `state` (its tensors' bytes) is broadcast and compared, at
+    /// every epoch's end, before anything is written.
+    pub(super) fn check_ranks_agree(&self, state: &hydra_model::StateDict, epoch: usize) -> Result<(), TrainError> {
+        if self.world.size() == 1 {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(state.float_numel() * 4);
+        for (key, t) in state.iter() {
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.extend(t.to_f32().iter().flat_map(|v| v.to_le_bytes()));
+        }
+        if crate::fault::diverge_rank() == Some(self.world.rank()) {
+            bytes.push(1);
+        }
+        let mine = crate::checkpoint::fnv1a64(&bytes).to_le_bytes().to_vec();
+        let mut root = mine.clone();
+        self.world.comm().broadcast(&mut root);
+        // Every rank learns how many differ, so that none writes or goes on.
+        let mut differ = [if root == mine { 0.0 } else { 1.0 }];
+        self.world.sum_f64(&mut differ);
+        if differ[0] > 0.0 {
+            return Err(TrainError::RanksDiverged { ranks: differ[0] as usize, size: self.world.size(), epoch });
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Trainer {
     fn drop(&mut self) {
         if self.world.size() > 1 {

@@ -37,6 +37,8 @@ pub enum TrainError {
     ConfigChanged { checkpoint: PathBuf, saved: PathBuf, list: String },
     #[error("non-finite {what} at epoch {epoch}, iteration {iteration}; training stopped, nothing was saved after the last good checkpoint{}", last.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
     NonFinite { what: String, epoch: usize, iteration: u64, last: Option<PathBuf> },
+    #[error("after epoch {epoch}, {ranks} of the {size} ranks hold a network that differs from rank 0's: they no longer train one run (a bug in hydra; please report it); nothing was saved after the last checkpoint")]
+    RanksDiverged { ranks: usize, size: usize, epoch: usize },
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {

@@ -25,6 +25,7 @@ impl Trainer {
         if !all_finite(&model_state) {
             return Err(TrainError::NonFinite { what: "weights".into(), epoch, iteration: self.iteration, last: self.last_checkpoint.clone() });
         }
+        self.check_ranks_agree(&model_state, epoch)?;
         if !self.world.is_root() {
             return Ok(None); // rank 0 writes the run's files
         }
