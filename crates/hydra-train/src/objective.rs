@@ -91,6 +91,10 @@ pub trait Objective {
     fn restore(&mut self, _state: &ObjectiveState) -> Result<(), String> {
         Ok(())
     }
+    /// This objective runs on one rank of `world` (a data-parallel run): what it computes
+    /// from the whole batch (a combination of the tasks' gradients) it takes over every
+    /// rank's part. Nothing to do for the loss weightings, whose gradient the ranks average.
+    fn join(&mut self, _world: &crate::dist::World) {}
 }
 
 /// The scalar value of a `[1]` loss.

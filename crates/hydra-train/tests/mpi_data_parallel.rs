@@ -162,7 +162,7 @@ fn what_several_ranks_cannot_do_is_refused_in_one_line() {
     let data = nyud(dir.path(), 4);
     for (extra, needle) in [
         ("[training]\nbatch_size = 3\n", "not divisible by the 2 ranks"),
-        ("[loss]\nweighting = \"mgda\"\n", "not data-parallel yet"),
+        ("[loss]\nweighting = \"nash_mtl\"\n", "not data-parallel yet"),
         ("[loss]\nweighting = \"gls\"\n", "geometric mean"),
     ] {
         let run = dir.path().join(format!("r{}", needle.len()));

@@ -84,7 +84,7 @@ fn what_replicas_cannot_do_is_refused_in_one_line() {
     let dir = scratch("replicas-refused");
     let data = nyud(dir.path(), 4);
     for (extra, needle) in [
-        ("[loss]\nweighting = \"pcgrad\"\n", "loss.weighting = \"pcgrad\" with 2 ranks: the gradient methods are not data-parallel yet"),
+        ("[loss]\nweighting = \"graddrop\"\nrep_grad = true\n", "loss.weighting = \"graddrop\" with 2 ranks: not data-parallel yet"),
         ("", "training.devices: \"wgpu:0\" is not a device of training.backend = \"flex\""),
     ] {
         let run = dir.path().join(format!("r{}", needle.len()));
@@ -123,4 +123,26 @@ fn replicas_whose_networks_differ_stop_before_anything_is_written() {
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(err.contains("after epoch 1, 1 of the 2 ranks hold a network that differs from rank 0's"), "{err}");
     assert!(!run.join("checkpoints").exists() || std::fs::read_dir(run.join("checkpoints")).unwrap().next().is_none(), "no checkpoint of the diverged epoch");
+}
+
+#[test]
+fn the_gradient_methods_combine_the_whole_batch_over_two_replicas() {
+    // Each method combines the tasks' gradients of the whole batch: the ranks average them
+    // first, so 2 replicas × 2 take the step 1 device × 4 takes (2 steps, the same bounds).
+    let dir = scratch("replicas-methods");
+    let data = nyud(dir.path(), 4);
+    for (name, extra) in [
+        ("pcgrad", "[loss]\nweighting = \"pcgrad\"\n"),
+        ("mgda_ub", "[loss]\nweighting = \"mgda\"\nrep_grad = true\n"),
+        ("cagrad", "[loss]\nweighting = \"cagrad\"\n"),
+        ("db_mtl", "[loss]\nweighting = \"db_mtl\"\n"),
+    ] {
+        let (one, two) = (dir.path().join(format!("{name}-one")), dir.path().join(format!("{name}-two")));
+        let c1 = config(dir.path(), &data, &one, 1, extra);
+        let c2 = on_two(&config(dir.path(), &data, &two, 1, extra));
+        ok(&one_process(&c1, &[]));
+        ok(&one_process(&c2, &[]));
+        let d = distance(&initial(&c1), &checkpoint(&one, 1).model, &checkpoint(&two, 1).model, &losses(&one), &losses(&two));
+        d.check(&format!("{name}: 2 replicas × 2 vs 1 device × 4, 2 steps"), 2);
+    }
 }

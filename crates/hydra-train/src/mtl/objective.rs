@@ -46,12 +46,14 @@ pub struct GradientObjective {
     state: MethodState,
     /// GradNorm: the first epoch's mean task losses, once it has ended.
     initial: Option<Vec<f64>>,
+    /// The ranks whose gradients are combined (one process: alone).
+    world: crate::dist::World,
 }
 
 impl GradientObjective {
     /// `method` for `tasks` tasks, its random numbers drawn from `seed`.
     pub fn new(method: GradientMethod, representation: bool, tasks: usize, seed: u64) -> Self {
-        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), weights: vec![1.0; tasks], state: MethodState::default(), initial: None }
+        Self { method, representation, rng: SplitMix64::stream(seed, 0x6d74_6c), weights: vec![1.0; tasks], state: MethodState::default(), initial: None, world: crate::dist::World::solo() }
     }
 
     /// GradVac's group sizes over the shared layout (encoder then decoder) of `template`.
@@ -231,6 +233,15 @@ impl Objective for GradientObjective {
         if crate::fault::nan_at(step.iteration) {
             return Err(NonFiniteLoss);
         }
+        // Data parallelism: the tasks' shared gradients (or representation gradients summed
+        // over the batch) and losses of the whole batch, the mean over the ranks of their
+        // scaled parts, so that every rank combines what one process would.
+        if self.world.size() > 1 {
+            for row in g.shared.iter_mut() {
+                self.world.mean_f64(row);
+            }
+            self.world.mean_f64(&mut g.losses);
+        }
         if self.state.groups.is_empty() {
             if let Some(template) = &g.template {
                 self.state.groups = self.groups(module, template);
@@ -299,6 +310,10 @@ impl Objective for GradientObjective {
             return Err(NonFiniteLoss);
         }
         Ok(StepGradient { total, losses: g.losses, grads, conflict })
+    }
+
+    fn join(&mut self, world: &crate::dist::World) {
+        self.world = world.clone();
     }
 
     fn task_weights(&self, _module: &TrainModule) -> Vec<f64> {

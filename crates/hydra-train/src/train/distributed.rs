@@ -27,10 +27,11 @@ pub fn check_ranks(config: &Config, ranks: usize) -> Result<(), String> {
     if b % ranks != 0 {
         return Err(format!("training.batch_size = {b} is not divisible by the {ranks} ranks (it is the global batch: each rank takes batch_size / ranks)"));
     }
-    if crate::components::gradient_method(config).is_some() {
+    if matches!(config.loss.weighting.as_str(), "nash_mtl" | "graddrop") {
         return Err(format!(
-            "loss.weighting = \"{}\" with {ranks} ranks: the gradient methods are not data-parallel yet (their per-task gradients would be combined per rank, not over the whole batch); use a loss weighting (fixed, uncertainty, dwa, rlw) or one process",
-            config.loss.weighting
+            "loss.weighting = \"{}\" with {ranks} ranks: not data-parallel yet ({}); use another method or one process",
+            config.loss.weighting,
+            if config.loss.weighting == "nash_mtl" { "its clipping between updates would see each rank's gradient" } else { "its sign purity would be each rank's" }
         ));
     }
     if config.loss.weighting == "gls" {
@@ -75,6 +76,7 @@ impl Trainer {
         }
         data.train = data.train.with_shard(world.rank(), world.size());
         trainer.sync = Box::new(DataParallel::new(world.clone(), DEFAULT_BUCKET_BYTES));
+        trainer.objective.join(&world);
         if trainer.config.training.sync_bn {
             sync_bn::set_reducer(Some(world.channel_reduce()));
         }
