@@ -311,3 +311,33 @@ fn two_mpi_ranks_and_two_replicas_on_threads_train_the_same_bits() {
     }
     assert_eq!(losses(&mpi), losses(&threads));
 }
+
+#[test]
+fn ranks_with_another_configuration_are_refused_and_a_hostfile_launches() {
+    let dir = scratch("mpi-configs");
+    let data = nyud(dir.path(), 4);
+    let run = dir.path().join("run");
+    let good = config(dir.path(), &data, &run, 1, "");
+    // Rank 1 with another seed would shuffle other batches: refused before any step.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, std::fs::read_to_string(&good).unwrap().replace("[training]\n", "[training]\nseed = 7\n")).unwrap();
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-n", "1", hydra(), "train", "--plain", "--config", good.to_str().unwrap(), ":", "-n", "1", hydra(), "train", "--plain", "--config", other.to_str().unwrap()]);
+    let o = c.output().unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(err.contains("error: rank 1 of 2: rank 1's configuration differs from rank 0's: training.seed"), "{err}");
+    assert!(!run.join("checkpoints").exists() || std::fs::read_dir(run.join("checkpoints")).unwrap().next().is_none());
+    // Another dataset path (each machine's own copy) is the same run; a hostfile of this machine.
+    std::fs::remove_dir_all(&run).ok();
+    let copy = dir.path().join("copy");
+    copy_dir(&data, &copy);
+    std::fs::write(&other, std::fs::read_to_string(&good).unwrap().replace(&format!("root = \"{}\"", data.display()), &format!("root = \"{}\"", copy.display()))).unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "localhost slots=2\n").unwrap();
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--hostfile", hosts.to_str().unwrap(), "--bind-to", "none", "-x", "RAYON_NUM_THREADS=1", "-n", "1", hydra(), "train", "--plain", "--config", good.to_str().unwrap(), ":", "-n", "1", hydra(), "train", "--plain", "--config", other.to_str().unwrap()]);
+    let out = ok(&c.output().unwrap());
+    assert!(out.contains("2 ranks (MPI)"), "{out}");
+    assert!(run.join("final.bpk").exists());
+}

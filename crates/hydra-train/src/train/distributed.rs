@@ -18,6 +18,18 @@ use crate::train::data::TrainData;
 use crate::train::run_setup::check_training_memory;
 use crate::train::{Reporter, TrainError, TrainOptions, Trainer};
 
+/// A rank's configuration trains rank 0's run: it may differ in where files are (each
+/// machine's dataset paths, the run folder, loader threads), not in what is computed.
+fn same_run(root: &str, mine: &Config, rank: usize) -> Result<(), TrainError> {
+    let changes = crate::run_folder::changes(root, &mine.to_toml()).map_err(TrainError::Config)?;
+    let local = |k: &str| k.starts_with("data.") && (k.ends_with(".root") || k.ends_with(".list") || k.ends_with(".workers") || k == "data.workers") || k == "output.dir";
+    let differ: Vec<&crate::run_folder::Change> = changes.iter().filter(|c| !local(&c.key)).collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(TrainError::Config(format!("rank {rank}'s configuration differs from rank 0's: {}; every rank must train the same run (only dataset paths, output.dir and data.workers may differ)", crate::run_folder::list(&differ))))
+}
+
 /// What `config` asks that `ranks` ranks cannot do, in one line.
 pub fn check_ranks(config: &Config, ranks: usize) -> Result<(), String> {
     if ranks <= 1 {
@@ -70,6 +82,7 @@ impl Trainer {
         world.comm().broadcast(&mut bytes);
         if !world.is_root() {
             let ck = Checkpoint::from_bytes(&bytes, Path::new("(rank 0's training state)"))?;
+            same_run(&ck.meta.config, &trainer.config, world.rank())?;
             trainer.restore(&ck, Path::new("(rank 0's training state)"))?;
             trainer.resumed_at = (ck.meta.iteration > 0).then_some(ck.meta.iteration);
             trainer.last_checkpoint = None;
