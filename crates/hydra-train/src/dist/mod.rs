@@ -14,6 +14,8 @@
 mod data_parallel;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+#[cfg(feature = "cuda")]
+pub mod native;
 mod threads;
 mod world;
 

@@ -32,6 +32,8 @@ pub struct World {
     comm: Rc<dyn Collective>,
     /// This replica's training device, when not the backend's default (`training.devices`).
     device: Option<burn::tensor::Device>,
+    /// Every replica's device, when the gradient goes through Burn's own collectives (CUDA).
+    native: Option<Vec<burn::tensor::Device>>,
 }
 
 impl fmt::Debug for World {
@@ -49,18 +51,30 @@ impl Default for World {
 impl World {
     /// One process.
     pub fn solo() -> Self {
-        Self { comm: Rc::new(Solo), device: None }
+        Self { comm: Rc::new(Solo), device: None, native: None }
     }
 
     /// The ranks of `comm`.
     pub fn new(comm: Rc<dyn Collective>) -> Self {
-        Self { comm, device: None }
+        Self { comm, device: None, native: None }
     }
 
     /// These ranks, this one training on `device`.
     pub fn on_device(mut self, device: burn::tensor::Device) -> Self {
         self.device = Some(device);
         self
+    }
+
+    /// The gradient of these replicas, on `devices` (every replica's, in order), averaged by
+    /// Burn's own collectives instead of through host memory.
+    pub fn with_native_collectives(mut self, devices: Vec<burn::tensor::Device>) -> Self {
+        self.native = Some(devices);
+        self
+    }
+
+    /// The devices of [`World::with_native_collectives`], if set.
+    pub fn native_devices(&self) -> Option<&[burn::tensor::Device]> {
+        self.native.as_deref()
     }
 
     /// This rank's training device, when given ([`World::on_device`]).

@@ -89,6 +89,10 @@ impl Trainer {
         }
         data.train = data.train.with_shard(world.rank(), world.size());
         trainer.sync = Box::new(DataParallel::new(world.clone(), DEFAULT_BUCKET_BYTES));
+        #[cfg(feature = "cuda")]
+        if let Some(devices) = world.native_devices() {
+            trainer.sync = Box::new(crate::dist::native::NativeDataParallel::new(devices.to_vec(), DEFAULT_BUCKET_BYTES));
+        }
         trainer.objective.join(&world);
         if trainer.config.training.sync_bn {
             sync_bn::set_reducer(Some(world.channel_reduce()));
