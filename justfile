@@ -16,3 +16,8 @@ bench:
 # script skip its LLVM download (a real `cuda` build needs network access for it).
 check-gpu:
     DOCS_RS=1 CARGO_TARGET_DIR=target/check-gpu cargo check --release --workspace --tests --examples --features hydra-train/wgpu,hydra-train/cuda
+
+# Data parallelism over MPI (needs Open MPI: apt-get install libopenmpi-dev openmpi-bin
+# libclang-dev); what .ci/run runs after the suite.
+test-mpi:
+    cargo test --release -p hydra-train --features mpi --lib --test mpi_data_parallel
