@@ -22,23 +22,31 @@ def last_val(run):
     return (vals[-1]["val"] if vals else None), sum(r.get("time_s", 0.0) for r in epochs)
 
 
-def main():
-    runs = Path(sys.argv[1])
-    seg, _ = last_val(runs / "single_segm")
-    dep, _ = last_val(runs / "single_depth")
+def table(runs, prefix, names, title):
+    """Rows of `names` (run folders `prefix + name`) with Δm against `prefix`'s single-task runs."""
+    seg, _ = last_val(runs / f"{prefix}single_segm")
+    dep, _ = last_val(runs / f"{prefix}single_depth")
+    print(f"\n{title}\n")
     print("| method | val mIoU | val depth RMSE (m) | Δm vs single-task |")
     print("|---|---|---|---|")
     if seg and dep:
         print(f"| single-task (segm / depth) | {seg['miou']:.3f} | {dep['rmse']:.3f} | 0 |")
-    for name in ORDER:
-        v, _ = last_val(runs / name)
-        if v is None:
-            print(f"| {name} | (not run) | | |")
+    for name in names:
+        v, _ = last_val(runs / f"{prefix}{name}")
+        if v is None or not (runs / f"{prefix}{name}" / "final.bpk").exists():
+            print(f"| {name} | ({'not finished' if v else 'not run'}) | | |")
             continue
         dm = ""
         if seg and dep:
             dm = f"{50.0 * ((v['miou'] - seg['miou']) / seg['miou'] - (v['rmse'] - dep['rmse']) / dep['rmse']):+.1f} %"
         print(f"| {name.replace('mgda_ub', 'mgda (rep_grad: MGDA-UB)').replace('graddrop', 'graddrop (rep_grad)')} | {v['miou']:.3f} | {v['rmse']:.3f} | {dm} |")
+
+
+def main():
+    runs = Path(sys.argv[1])
+    table(runs, "", ORDER, "SGD (the quickstart's optimiser)")
+    if (runs / "adam_fixed").exists():
+        table(runs, "adam_", ["fixed", "db_mtl"], "Adam, lr 1e-4 for encoder and decoder (DB-MTL's paper and LibMTL use Adam)")
 
 
 if __name__ == "__main__":
