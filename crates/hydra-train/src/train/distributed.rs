@@ -47,7 +47,7 @@ pub fn check_ranks(config: &Config, ranks: usize) -> Result<(), String> {
         ));
     }
     if config.loss.weighting == "gls" {
-        return Err(format!("loss.weighting = \"gls\" with {ranks} ranks: its geometric mean of the losses is not the mean of the ranks' (use fixed, uncertainty, dwa or rlw, or one process)"));
+        return Err(format!("loss.weighting = \"gls\" with {ranks} ranks: its geometric mean of the losses is not the mean of the ranks' (use another weighting or method, or one process)"));
     }
     let backend = Backend::parse(&config.training.backend)?;
     if backend != Backend::Flex && config.training.sync_bn {
