@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{fixtures, scratch, text};
-use dp::{checkpoint, config, copy_dir, distance, hydra, initial, losses, nyud, ok, one_process, rewrite, safetensors};
+use dp::{assert_same_bits, checkpoint, config, copy_dir, distance, hydra, initial, losses, no_checkpoint, nyud, ok, one_process, rewrite, safetensors};
 use hydra_train::checkpoint::Checkpoint;
 
 /// The `mpirun` command for `n` ranks of `hydra train --config C ARGS` on this machine.
@@ -71,9 +71,7 @@ fn a_two_rank_checkpoint_resumes_on_two_ranks_exactly_and_on_one_process() {
     ok(&ranks(2, &cc, &["--resume"]));
     ok(&one_process(&cm, &["--resume"]));
     let (w, c) = (checkpoint(&whole, 3).model, checkpoint(&cut, 3).model);
-    for (key, t) in w.iter() {
-        assert_eq!(t.to_f32(), c.get(key).unwrap().to_f32(), "{key}: resumed on 2 ranks, bit for bit");
-    }
+    assert_same_bits(&w, &c, "resumed on 2 ranks, bit for bit");
     assert_eq!(losses(&whole), losses(&cut));
     let d = distance(&checkpoint(&whole, 1).model, &w, &checkpoint(&moved, 3).model, &losses(&whole)[2..], &losses(&moved)[2..]);
     d.check("epochs 2-3 on 1 process after epoch 1 on 2 ranks, vs all on 2 ranks", 4);
@@ -126,9 +124,7 @@ fn a_killed_rank_stops_the_run_which_then_resumes_exactly() {
     ok(&ranks(2, &ck, &["--resume"]));
     ok(&ranks(2, &cw, &[]));
     let (w, k) = (checkpoint(&whole, 4).model, checkpoint(&killed, 4).model);
-    for (key, t) in w.iter() {
-        assert_eq!(t.to_f32(), k.get(key).unwrap().to_f32(), "{key}: bit for bit after the resume");
-    }
+    assert_same_bits(&w, &k, "bit for bit after the resume");
 }
 
 #[test]
@@ -153,7 +149,7 @@ fn a_rank_that_fails_stops_every_rank_naming_itself() {
     assert!(!o.status.success(), "{out}");
     assert!(err.contains("error: rank 1 of 2:") && err.contains("missing.txt"), "{err}");
     assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
-    assert!(!run.join("checkpoints").exists() || std::fs::read_dir(run.join("checkpoints")).unwrap().next().is_none(), "nothing trained");
+    assert!(no_checkpoint(&run), "nothing trained");
 }
 
 #[test]
@@ -306,9 +302,7 @@ fn two_mpi_ranks_and_two_replicas_on_threads_train_the_same_bits() {
     ok(&ranks(2, &cm, &[]));
     ok(&one_process(&ct, &[]));
     let (a, b) = (checkpoint(&mpi, 2).model, checkpoint(&threads, 2).model);
-    for (key, t) in a.iter() {
-        assert_eq!(t.to_f32(), b.get(key).unwrap().to_f32(), "{key}");
-    }
+    assert_same_bits(&a, &b, "bit for bit");
     assert_eq!(losses(&mpi), losses(&threads));
 }
 
@@ -327,7 +321,7 @@ fn ranks_with_another_configuration_are_refused_and_a_hostfile_launches() {
     let (out, err) = text(&o);
     assert!(!o.status.success(), "{out}");
     assert!(err.contains("error: rank 1 of 2: rank 1's configuration differs from rank 0's: training.seed"), "{err}");
-    assert!(!run.join("checkpoints").exists() || std::fs::read_dir(run.join("checkpoints")).unwrap().next().is_none());
+    assert!(no_checkpoint(&run));
     // Another dataset path (each machine's own copy) is the same run; a hostfile of this machine.
     std::fs::remove_dir_all(&run).ok();
     let copy = dir.path().join("copy");

@@ -225,3 +225,15 @@ pub fn safetensors(path: &Path) -> StateDict {
     let file = hydra_model::weights::read(path).unwrap();
     file.state
 }
+
+/// Every tensor of `a` equals `b`'s bit for bit (`what` names the comparison).
+pub fn assert_same_bits(a: &StateDict, b: &StateDict, what: &str) {
+    for (key, t) in a.iter() {
+        assert_eq!(t.to_f32(), b.get(key).unwrap().to_f32(), "{key}: {what}");
+    }
+}
+
+/// `run` holds no checkpoint.
+pub fn no_checkpoint(run: &Path) -> bool {
+    std::fs::read_dir(run.join("checkpoints")).map_or(true, |mut d| d.next().is_none())
+}
