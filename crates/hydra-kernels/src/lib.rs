@@ -29,6 +29,7 @@ pub mod crp;
 #[cfg(feature = "flex")]
 mod flex;
 pub mod max_pool;
+pub mod precision;
 pub mod relu6;
 pub mod resize;
 pub mod sync_bn;
@@ -42,6 +43,7 @@ pub use conv::{conv2d, conv_add_relu6, conv_affine, task_head};
 pub use cross_entropy::{cross_entropy, cross_entropy_portable, upsampled_cross_entropy};
 pub use crp::crp_depthwise;
 pub use max_pool::max_pool_5x5;
+pub use precision::{precision, set_precision, Bf16Path, Precision};
 pub use relu6::relu6;
 pub use resize::resize_bilinear;
 

@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use super::affine::{affine_plane, Epilogue};
+use super::relu6::add_relu6_row;
 
 /// Output columns per parallel chunk.
 const COLUMNS: usize = 512;
@@ -25,6 +26,16 @@ pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epil
         assert_eq!(a.len(), b * cout * hw, "conv1x1: addend size");
     }
     per_image_product(w, [1, cin], x, [b, cin, hw], cout, epilogue, add_relu6)
+}
+
+/// [`conv1x1`] in the precision of inference (`crate::precision`): in bf16 on this CPU's bf16
+/// path when set, else in f32. The forward pass of inference only; training calls [`conv1x1`].
+pub fn conv1x1_inference(x: &[f32], w: &[f32], dims: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if let (crate::precision::Precision::Bf16, Ok(path)) = (crate::precision::precision(), crate::precision::bf16_path()) {
+        return super::conv1x1_bf16::conv1x1_bf16(x, w, dims, cout, epilogue, add_relu6, path);
+    }
+    conv1x1(x, w, dims, cout, epilogue, add_relu6)
 }
 
 /// `Y[b] = L · R[b]` for every image, with `L` an `m × k` matrix whose element `(i, c)` is
@@ -89,13 +100,6 @@ fn per_image_product(lhs: &[f32], [cs, rs]: [usize; 2], rhs: &[f32], [b, k, hw]:
     unsafe { out.set_len(total) };
     out
 }
-
-multiversion!(add_relu6_row(row: &mut [f32], a: &[f32]) {
-    // relu6(y + a) as the separate add and ReLU6 compute it (NaN passes through).
-    for (y, &v) in row.iter_mut().zip(a) {
-        *y = super::relu6::relu6_value(*y + v);
-    }
-});
 
 /// Columns per partial weight gradient: the partials are summed in a fixed order, so the
 /// result does not depend on the thread count.

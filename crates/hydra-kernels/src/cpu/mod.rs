@@ -13,20 +13,29 @@
 //!   the fly;
 //! - [`depthwise`]: depthwise 3×3 convolutions; `conv1x1`, `conv3x3` (with `winograd`) and
 //!   `conv3x3_few_inputs`: the dense convolutions (with the `flex` feature: they use `gemm`);
+//! - [`bf16`], [`conv1x1_bf16`] with [`amx`] and [`dpbf16`]: the dense 1×1 convolution of
+//!   inference in bf16 (`crate::precision`);
 //! - `buffers`: what several of them share.
 
 pub mod affine;
+#[cfg(target_arch = "x86_64")]
+pub mod amx;
 pub mod batch_norm;
+pub mod bf16;
 pub mod bilinear;
 mod buffers;
 #[cfg(feature = "flex")]
 pub mod conv1x1;
+#[cfg(target_arch = "x86_64")]
+pub mod conv1x1_bf16;
 #[cfg(feature = "flex")]
 pub mod conv3x3;
 #[cfg(feature = "flex")]
 pub mod conv3x3_few_inputs;
 pub mod crp;
 pub mod depthwise;
+#[cfg(target_arch = "x86_64")]
+pub mod dpbf16;
 pub mod max_pool;
 pub mod relu6;
 pub mod softmax_ce;

@@ -12,6 +12,13 @@ pub(crate) fn relu6_value(t: f32) -> f32 {
     if t < 0.0 { 0.0 } else if t > 6.0 { 6.0 } else { t }
 }
 
+multiversion!(pub(crate) add_relu6_row(row: &mut [f32], a: &[f32]) {
+    // relu6(y + a) as the separate add and ReLU6 compute it (NaN passes through).
+    for (y, &v) in row.iter_mut().zip(a) {
+        *y = relu6_value(*y + v);
+    }
+});
+
 multiversion!(relu6_slice(v: &mut [f32]) {
     for o in v.iter_mut() {
         *o = relu6_value(*o);

@@ -1,5 +1,6 @@
 //! Dense 1×1 convolutions on burn-flex (`conv1x1`, and with the epilogues `conv1x1_add_relu6`,
-//! `conv1x1_affine`), forward and backward.
+//! `conv1x1_affine`), forward and backward. Inference takes the precision set in
+//! `crate::precision`; autodiff's forward is always f32.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,7 +18,7 @@ use crate::cpu::conv1x1;
 pub(super) fn conv1x1(x: FlexTensor, w: FlexTensor) -> FlexTensor {
     let (x, [b, cin, h, wd]) = f32_planes(&x);
     let cout = w.layout().shape()[0];
-    tensor(conv1x1::conv1x1(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, None, None), [b, cout, h, wd])
+    tensor(conv1x1::conv1x1_inference(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, None, None), [b, cout, h, wd])
 }
 
 /// [`HydraKernels::conv1x1_add_relu6`] on burn-flex.
@@ -25,7 +26,7 @@ pub(super) fn conv1x1_add_relu6(x: FlexTensor, w: FlexTensor, a: FlexTensor) -> 
     let (x, [b, cin, h, wd]) = f32_planes(&x);
     let (a, _) = f32_planes(&a);
     let cout = w.layout().shape()[0];
-    tensor(conv1x1::conv1x1(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, None, Some(a.storage::<f32>())), [b, cout, h, wd])
+    tensor(conv1x1::conv1x1_inference(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, None, Some(a.storage::<f32>())), [b, cout, h, wd])
 }
 
 /// [`HydraKernels::conv1x1_affine`] on burn-flex.
@@ -33,7 +34,7 @@ pub(super) fn conv1x1_affine(x: FlexTensor, w: FlexTensor, scale: FlexTensor, sh
     let (x, [b, cin, h, wd]) = f32_planes(&x);
     let cout = w.layout().shape()[0];
     let (scale, shift) = (vec1(&scale), vec1(&shift));
-    let y = conv1x1::conv1x1(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)), None);
+    let y = conv1x1::conv1x1_inference(x.storage::<f32>(), &values(&w), [b, cin, h * wd], cout, Some((&scale, &shift, relu6)), None);
     tensor(y, [b, cout, h, wd])
 }
 

@@ -1,0 +1,148 @@
+//! bf16 values for the bf16 products: rounding from f32, the packed layouts both bf16 paths
+//! read, and the scalar reference the kernels are tested against.
+//!
+//! Layouts (shared by AMX and AVX512-BF16):
+//! - A (weights, `m × k`): row-major bf16, rows padded to a multiple of 32 values of `k` and
+//!   their count to a multiple of 32, zeros in the padding ([`pack_rows`]);
+//! - B (activations, `k × n`): pair rows, one `u32` per column holding rows `2p` (low half) and
+//!   `2p + 1` (high half) of column `j`, `k` padded to a multiple of 32 ([`pack_pair_row`]).
+//!
+//! Arithmetic: every f32 is rounded to the nearest bf16, ties to even (NaN stays NaN). The
+//! hardware treats bf16 subnormals as zero and flushes subnormal results to zero.
+//! AVX512-BF16's `vdpbf16ps` adds, per pair, the odd product and then the even one, each
+//! addition rounded to f32 (the products of two bf16 are exact in f32): [`reference_dot`] does
+//! the same and the AVX512-BF16 kernel equals it bit for bit. AMX's `tdpbf16ps` rounds its own
+//! way; it stays within `k · 2⁻²⁴ · Σ|aᵢ·bᵢ|` of the exact sum of the bf16 products (the bound of
+//! recursive summation; measured: about 0.3 of it).
+
+/// The nearest bf16 to `x` (ties to even), as bits; NaN gives a quiet NaN.
+#[inline(always)]
+pub fn to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        ((b >> 16) | 0x40) as u16
+    } else {
+        (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    }
+}
+
+/// The f32 value of bf16 bits.
+#[inline(always)]
+pub fn from_bf16(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// `v` with subnormals flushed to (signed) zero, as the bf16 instructions treat them.
+#[inline(always)]
+fn flush(v: f32) -> f32 {
+    if v.is_subnormal() { 0.0f32.copysign(v) } else { v }
+}
+
+multiversion!(pub(crate) pack_pair_row(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
+    // dst[j] = bf16(even[j]) | bf16(odd[j]) << 16 for the columns both rows have; zeros for a
+    // missing row (k padding) and past the rows' end (column padding).
+    let len = even.map_or(0, |e| e.len()).max(odd.map_or(0, |o| o.len())).min(dst.len());
+    let (head, tail) = dst.split_at_mut(len);
+    match (even, odd) {
+        (Some(e), Some(o)) => {
+            for ((d, &a), &b) in head.iter_mut().zip(e).zip(o) {
+                *d = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
+            }
+        }
+        (Some(e), None) => {
+            for (d, &a) in head.iter_mut().zip(e) {
+                *d = to_bf16(a) as u32;
+            }
+        }
+        (None, Some(o)) => {
+            for (d, &b) in head.iter_mut().zip(o) {
+                *d = (to_bf16(b) as u32) << 16;
+            }
+        }
+        (None, None) => head.fill(0),
+    }
+    tail.fill(0);
+});
+
+/// A row-major `m × k` f32 matrix as bf16 rows of `k.next_multiple_of(32)` values, `m` padded
+/// to a multiple of 32 rows, zeros in the padding: `(values, padded k)`.
+pub fn pack_rows(w: &[f32], m: usize, k: usize) -> (Vec<u16>, usize) {
+    assert_eq!(w.len(), m * k, "pack_rows: size");
+    let (mp, kp) = (m.next_multiple_of(32), k.next_multiple_of(32));
+    let mut out = vec![0u16; mp * kp];
+    for (dst, src) in out.chunks_mut(kp.max(1)).zip(w.chunks(k.max(1))).take(m) {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = to_bf16(v);
+        }
+    }
+    (out, kp)
+}
+
+/// The scalar reference of one output of a bf16 product: `a` and `b` (the same length) rounded
+/// to bf16, then per pair `(2p, 2p + 1)`, in order: `acc += a[2p+1]·b[2p+1]`, then
+/// `acc += a[2p]·b[2p]`, each addition rounded to f32, subnormals flushed (`vdpbf16ps`'s
+/// arithmetic). An odd length pairs the last value with zeros.
+pub fn reference_dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "reference_dot: sizes");
+    let v = |s: &[f32], i: usize| s.get(i).map_or(0.0, |&x| flush(from_bf16(to_bf16(x))));
+    let mut acc = 0.0f32;
+    for p in 0..a.len().div_ceil(2) {
+        acc = flush(acc + v(a, 2 * p + 1) * v(b, 2 * p + 1));
+        acc = flush(acc + v(a, 2 * p) * v(b, 2 * p));
+    }
+    acc
+}
+
+/// The exact sum of the products of `a` and `b` rounded to bf16 (in f64, exact for the lengths
+/// used here), and the bound `k · 2⁻²⁴ · Σ|aᵢ·bᵢ|` that a bf16 product's output keeps to it.
+pub fn exact_dot_and_bound(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let r = |x: f32| flush(from_bf16(to_bf16(x))) as f64;
+    let (sum, abs) = a.iter().zip(b).fold((0.0, 0.0), |(s, t), (&x, &y)| (s + r(x) * r(y), t + (r(x) * r(y)).abs()));
+    (sum, a.len() as f64 * (2.0f64).powi(-24) * abs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_to_nearest_even() {
+        // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties go to the even 1; a hair above goes up.
+        assert_eq!(from_bf16(to_bf16(1.0 + 2f32.powi(-8))), 1.0);
+        assert_eq!(from_bf16(to_bf16(1.0 + 2f32.powi(-8) + 2f32.powi(-20))), 1.0 + 2f32.powi(-7));
+        // 1 + 3·2⁻⁸ is halfway between 1 + 2⁻⁷ (odd) and 1 + 2⁻⁶ (even): up.
+        assert_eq!(from_bf16(to_bf16(1.0 + 3.0 * 2f32.powi(-8))), 1.0 + 2f32.powi(-6));
+        assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+        // The largest f32 rounds up to infinity, as round-to-nearest must.
+        assert_eq!(from_bf16(to_bf16(f32::MAX)), f32::INFINITY);
+    }
+
+    #[test]
+    fn packs_pairs_and_pads() {
+        let (e, o) = ([1.0f32, 2.0, 3.0], [-1.0f32, 0.5, 4.0]);
+        let mut d = vec![7u32; 5];
+        pack_pair_row(&mut d, Some(&e), Some(&o));
+        assert_eq!(d[1], to_bf16(2.0) as u32 | (to_bf16(0.5) as u32) << 16);
+        assert_eq!(&d[3..], &[0, 0]);
+        pack_pair_row(&mut d, Some(&e), None);
+        assert_eq!(d[2], to_bf16(3.0) as u32);
+        let (w, kp) = pack_rows(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
+        assert_eq!((w.len(), kp), (32 * 32, 32));
+        assert_eq!((w[32 + 2], w[3], w[2 * 32]), (to_bf16(6.0), 0, 0));
+    }
+
+    #[test]
+    fn reference_adds_the_odd_product_first() {
+        // Pair 0 leaves acc = 1 (its odd product). Pair 1 then adds x = 2⁻²⁴ (even) and
+        // y = 1.5·2⁻²⁴ (odd): odd first, 1 + y rounds to 1 + 2⁻²³, plus x is a tie that goes to
+        // the even 1 + 2⁻²²; even first would give 1 + x = 1 (tie to even), plus y = 1 + 2⁻²³.
+        let (x, y) = (2f32.powi(-24), 1.5 * 2f32.powi(-24));
+        assert_eq!((to_bf16(x) as u32) << 16, x.to_bits());
+        assert_eq!((to_bf16(y) as u32) << 16, y.to_bits());
+        let got = reference_dot(&[0.0, 1.0, 1.0, 1.0], &[0.0, 1.0, x, y]);
+        assert_eq!(got, 1.0 + 2f32.powi(-22));
+        assert_eq!((1.0f32 + x) + y, 1.0 + 2f32.powi(-23));
+    }
+}

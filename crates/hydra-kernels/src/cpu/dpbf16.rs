@@ -1,0 +1,44 @@
+//! The 32×32 block product on AVX512-BF16 (`vdpbf16ps`), for CPUs without AMX: the layouts of
+//! [`super::bf16`], 8 rows × 32 columns (16 accumulators) at a time, each A pair broadcast to
+//! all lanes against a row of B pairs.
+
+#![cfg(target_arch = "x86_64")]
+
+use std::arch::x86_64::*;
+
+/// `C[32 × 32] = A[32 × 2·kp] · B[2·kp × 32]`: `a` the first of 32 rows of bf16 values,
+/// `a_stride` values apart; `b` the first of `kp` pair rows (32 columns each), `b_stride` `u32`
+/// apart; `c` 32 rows of 32 f32, 32 values apart. Per output, the pairs are added in order,
+/// odd product first, each addition rounded (`cpu::bf16::reference_dot`).
+///
+/// # Safety
+/// The CPU has AVX512F and AVX512-BF16; the three blocks lie inside their buffers.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kp: usize, c: *mut f32) {
+    for g in 0..4 {
+        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        for p in 0..kp {
+            // SAFETY: pair row p of B and rows g·8 .. g·8 + 8 of A lie inside the buffers
+            // (the caller's contract); the loads are unaligned.
+            unsafe {
+                let bp = b.add(p * b_stride);
+                let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp as *const __m512i));
+                let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(16) as *const __m512i));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let pair = (a.add((g * 8 + r) * a_stride + 2 * p) as *const u32).read_unaligned();
+                    let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair as i32));
+                    row[0] = _mm512_dpbf16_ps(row[0], av, b0);
+                    row[1] = _mm512_dpbf16_ps(row[1], av, b1);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            // SAFETY: row g·8 + r of C lies inside its 32 × 32 block.
+            unsafe {
+                let dst = c.add((g * 8 + r) * 32);
+                _mm512_storeu_ps(dst, row[0]);
+                _mm512_storeu_ps(dst.add(16), row[1]);
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The bf16 1×1 convolution on every bf16 path this CPU has, against the scalar reference of
+//! `cpu::bf16`: AVX512-BF16 bit for bit, AMX within the recursive-summation bound of the
+//! exact product of the bf16 values, the two paths against each other, and the epilogues bit
+//! for bit the f32 kernel's steps. On a CPU (or a `HYDRA_CPU_LEVEL`) without a bf16 path, the
+//! refusal and its reason. Each test prints the paths it exercised.
+
+#![cfg(target_arch = "x86_64")]
+
+use hydra_model::kernels::cpu::affine::channel_affine_in_place;
+use hydra_model::kernels::cpu::bf16::{exact_dot_and_bound, reference_dot};
+use hydra_model::kernels::cpu::conv1x1_bf16::conv1x1_bf16;
+use hydra_model::kernels::precision::{bf16_paths, Bf16Path};
+
+/// Values in about [−2, 2] with some large and tiny ones, from a fixed seed.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0;
+            (u * if s % 11 == 0 { 300.0 } else if s % 13 == 0 { 1e-3 } else { 1.0 }) as f32
+        })
+        .collect()
+}
+
+/// The paths to exercise, printed; `None` (with the reason printed) where there is none.
+fn paths(test: &str) -> Option<Vec<Bf16Path>> {
+    match bf16_paths() {
+        Ok(p) => {
+            println!("{test}: bf16 paths exercised: {}", p.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "));
+            Some(p)
+        }
+        Err(e) => {
+            println!("{test}: no bf16 path exercised ({e})");
+            None
+        }
+    }
+}
+
+/// Shapes `([B, Cin, HW], Cout)`: channel counts off and on multiples of 32, planes shorter
+/// than a block and longer than a task's columns, several images, the encoder's widest layer.
+const SHAPES: &[([usize; 3], usize)] = &[([1, 3, 5], 4), ([2, 16, 300], 96), ([1, 24, 1200], 144), ([1, 33, 67], 31), ([3, 64, 17], 65), ([1, 960, 300], 160), ([1, 320, 40], 1280), ([1, 1, 1], 1)];
+
+/// Input `x [B, Cin, HW]`'s column `j` of image `i` as a vector over channels.
+fn column(x: &[f32], [_, cin, hw]: [usize; 3], i: usize, j: usize) -> Vec<f32> {
+    (0..cin).map(|c| x[(i * cin + c) * hw + j]).collect()
+}
+
+#[test]
+fn avx512_bf16_equals_the_scalar_reference_bit_for_bit() {
+    let Some(paths) = paths("avx512bf16 against the reference") else { return };
+    if !paths.contains(&Bf16Path::Avx512Bf16) {
+        println!("AVX512-BF16 absent: not exercised");
+        return;
+    }
+    for (n, &(dims @ [b, cin, hw], cout)) in SHAPES.iter().enumerate() {
+        let (x, w) = (values(b * cin * hw, n as u64), values(cout * cin, 100 + n as u64));
+        let y = conv1x1_bf16(&x, &w, dims, cout, None, None, Bf16Path::Avx512Bf16);
+        for i in 0..b {
+            for j in 0..hw {
+                let col = column(&x, dims, i, j);
+                for o in 0..cout {
+                    let r = reference_dot(&w[o * cin..(o + 1) * cin], &col);
+                    let got = y[(i * cout + o) * hw + j];
+                    assert_eq!(got.to_bits(), r.to_bits(), "{dims:?}→{cout} image {i} row {o} column {j}: {got} vs {r}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_path_stays_within_the_summation_bound_and_the_paths_agree() {
+    let Some(paths) = paths("bound and agreement") else { return };
+    let mut worst = vec![0.0f64; paths.len()];
+    for (n, &(dims @ [b, cin, hw], cout)) in SHAPES.iter().enumerate() {
+        let (x, w) = (values(b * cin * hw, 7 + n as u64), values(cout * cin, 200 + n as u64));
+        let ys: Vec<Vec<f32>> = paths.iter().map(|&p| conv1x1_bf16(&x, &w, dims, cout, None, None, p)).collect();
+        for i in 0..b {
+            for j in 0..hw {
+                let col = column(&x, dims, i, j);
+                for o in 0..cout {
+                    let (exact, bound) = exact_dot_and_bound(&w[o * cin..(o + 1) * cin], &col);
+                    for (p, y) in ys.iter().enumerate() {
+                        let err = (y[(i * cout + o) * hw + j] as f64 - exact).abs();
+                        assert!(err <= bound, "{}: {dims:?}→{cout} image {i} row {o} column {j}: error {err:e} over the bound {bound:e}", paths[p].name());
+                        if bound > 0.0 {
+                            worst[p] = worst[p].max(err / bound);
+                        }
+                    }
+                    // Two outputs within the bound of the same value are within twice it of
+                    // each other.
+                    if let [a, c] = &ys[..] {
+                        let d = (a[(i * cout + o) * hw + j] as f64 - c[(i * cout + o) * hw + j] as f64).abs();
+                        assert!(d <= 2.0 * bound, "amx against avx512bf16: {d:e} over {:e}", 2.0 * bound);
+                    }
+                }
+            }
+        }
+    }
+    for (p, w) in paths.iter().zip(&worst) {
+        println!("{}: worst error {w:.3} of the bound", p.name());
+    }
+    // Not the bf16 rounding of f32 inputs: that alone is 2⁻⁹ relative, far above the bound.
+    let x = values(64 * 32, 1);
+    let w = values(8 * 64, 2);
+    let y = conv1x1_bf16(&x, &w, [1, 64, 32], 8, None, None, paths[0]);
+    let f32_sum: f64 = (0..64).map(|c| w[c] as f64 * x[c * 32] as f64).sum();
+    assert!((y[0] as f64 - f32_sum).abs() > 0.0, "the bf16 product equals the f32 one: were the inputs rounded?");
+}
+
+#[test]
+fn epilogues_are_the_f32_kernels_steps_bit_for_bit() {
+    use hydra_model::kernels::cpu::relu6::relu6_in_place;
+    let Some(paths) = paths("epilogues") else { return };
+    let (dims @ [b, cin, hw], cout) = ([2, 40, 70], 24);
+    let (x, w) = (values(b * cin * hw, 11), values(cout * cin, 12));
+    let scale: Vec<f32> = values(cout, 13);
+    let shift: Vec<f32> = values(cout, 14);
+    let addend = values(b * cout * hw, 15);
+    for &p in &paths {
+        let plain = conv1x1_bf16(&x, &w, dims, cout, None, None, p);
+        for relu6 in [false, true] {
+            let mut expect = plain.clone();
+            channel_affine_in_place(&mut expect, &scale, &shift, [b, cout, hw], relu6);
+            let got = conv1x1_bf16(&x, &w, dims, cout, Some((&scale, &shift, relu6)), None, p);
+            assert_eq!(got, expect, "{}: affine epilogue, relu6 {relu6}", p.name());
+        }
+        let mut expect: Vec<f32> = plain.iter().zip(&addend).map(|(y, a)| y + a).collect();
+        relu6_in_place(&mut expect);
+        assert_eq!(conv1x1_bf16(&x, &w, dims, cout, None, Some(&addend), p), expect, "{}: add-relu6 epilogue", p.name());
+    }
+}
+
+#[test]
+fn without_a_bf16_path_bf16_is_refused_with_the_reason() {
+    use hydra_model::kernels::precision::{set_precision, Precision};
+    match bf16_paths() {
+        Ok(p) => println!("bf16 paths here: {:?}; the refusal is not exercised", p),
+        Err(e) => {
+            let msg = set_precision(Precision::Bf16).unwrap_err().to_string();
+            println!("refused: {msg}");
+            assert_eq!(msg, e.to_string());
+            assert!(msg.contains("AMX-BF16 or AVX512-BF16") && (msg.contains("no ") || msg.contains("HYDRA_CPU_LEVEL")), "{msg}");
+            assert_eq!(hydra_model::kernels::precision(), Precision::F32);
+        }
+    }
+}
