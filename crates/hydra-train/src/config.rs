@@ -91,6 +91,14 @@ pub struct EvalSection {
     pub eigen_crop: bool,
     /// Metrics JSON files of single-task runs, for the multi-task gain Δm.
     pub baselines: Vec<PathBuf>,
+    /// Arithmetic of the 1×1 convolutions in `hydra eval` and in training's validation:
+    /// `f32`, or `bf16` (CPU backend, AMX-BF16 or AVX512-BF16).
+    #[serde(default = "f32_precision")]
+    pub precision: String,
+}
+
+fn f32_precision() -> String {
+    "f32".into()
 }
 
 /// `[loss]`

@@ -100,12 +100,12 @@ pub unsafe fn release() {
 
 /// `C[32 × 32] = A[32 × 32·kb] · B[32·kb × 32]`: `a` the first of 32 rows of bf16 values,
 /// `a_stride` bytes apart; `b` the first of 16·kb pair rows (32 columns each, as `u32` pairs),
-/// `b_stride` bytes apart; `c` 32 rows of 32 f32, 128 bytes apart.
+/// `b_stride` bytes apart; `c` 32 rows of 32 f32, `c_stride` bytes apart.
 ///
 /// # Safety
 /// [`configure`] ran on this thread; the three blocks lie inside their buffers.
 #[inline]
-pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kb: usize, c: *mut f32) {
+pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kb: usize, c: *mut f32, c_stride: usize) {
     // SAFETY: the caller's contract; the tiles are configured as this code uses them.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
@@ -133,7 +133,7 @@ pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usi
             "tilestored [{c1} + {s} * 1], tmm1",
             "tilestored [{c2} + {s} * 1], tmm2",
             "tilestored [{c3} + {s} * 1], tmm3",
-            c0 = in(reg) c, c1 = in(reg) c.add(64), c2 = in(reg) c.add(16 * 128), c3 = in(reg) c.add(16 * 128 + 64), s = in(reg) 128usize,
+            c0 = in(reg) c, c1 = in(reg) c.add(64), c2 = in(reg) c.add(16 * c_stride), c3 = in(reg) c.add(16 * c_stride + 64), s = in(reg) c_stride,
             options(nostack),
         );
     }

@@ -15,12 +15,15 @@
 //! way; it stays within `k · 2⁻²⁴ · Σ|aᵢ·bᵢ|` of the exact sum of the bf16 products (the bound of
 //! recursive summation; measured: about 0.3 of it).
 
-/// The nearest bf16 to `x` (ties to even), as bits; NaN gives a quiet NaN.
+/// The nearest bf16 to `x` (ties to even), as bits; NaN gives a quiet NaN, and a subnormal
+/// gives a zero of its sign (as `vcvtne2ps2bf16` converts).
 #[inline(always)]
 pub fn to_bf16(x: f32) -> u16 {
     let b = x.to_bits();
     if x.is_nan() {
         ((b >> 16) | 0x40) as u16
+    } else if x.is_subnormal() {
+        (b >> 16) as u16 & 0x8000
     } else {
         (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
     }
@@ -38,31 +41,59 @@ fn flush(v: f32) -> f32 {
     if v.is_subnormal() { 0.0f32.copysign(v) } else { v }
 }
 
-multiversion!(pub(crate) pack_pair_row(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
-    // dst[j] = bf16(even[j]) | bf16(odd[j]) << 16 for the columns both rows have; zeros for a
-    // missing row (k padding) and past the rows' end (column padding).
+/// `dst[j] = bf16(even[j]) | bf16(odd[j]) << 16` for the columns the rows have; zeros for a
+/// missing row (k padding) and past the rows' end (column padding).
+pub(crate) fn pack_pair_row(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bf16") && std::arch::is_x86_feature_detected!("avx512bw") && crate::multiversion::allowed_level() >= 2 {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { pack_pair_row_avx512(dst, even, odd) };
+    }
+    pack_pair_row_scalar(dst, even, odd)
+}
+
+multiversion!(pack_pair_row_scalar(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
     let len = even.map_or(0, |e| e.len()).max(odd.map_or(0, |o| o.len())).min(dst.len());
     let (head, tail) = dst.split_at_mut(len);
-    match (even, odd) {
-        (Some(e), Some(o)) => {
-            for ((d, &a), &b) in head.iter_mut().zip(e).zip(o) {
-                *d = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
-            }
-        }
-        (Some(e), None) => {
-            for (d, &a) in head.iter_mut().zip(e) {
-                *d = to_bf16(a) as u32;
-            }
-        }
-        (None, Some(o)) => {
-            for (d, &b) in head.iter_mut().zip(o) {
-                *d = (to_bf16(b) as u32) << 16;
-            }
-        }
-        (None, None) => head.fill(0),
+    let zeros = [0.0f32; 0];
+    let (e, o) = (even.unwrap_or(&zeros), odd.unwrap_or(&zeros));
+    for (j, d) in head.iter_mut().enumerate() {
+        let (a, b) = (e.get(j).copied().unwrap_or(0.0), o.get(j).copied().unwrap_or(0.0));
+        *d = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
     }
     tail.fill(0);
 });
+
+/// [`pack_pair_row`] 16 columns at a time: `vcvtne2ps2bf16` rounds both rows, a permutation
+/// interleaves them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn pack_pair_row_avx512(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
+    use std::arch::x86_64::*;
+    let len = even.map_or(0, |e| e.len()).max(odd.map_or(0, |o| o.len())).min(dst.len());
+    // Result lane 2j is even's column j (lanes 0..16 of the conversion), lane 2j + 1 odd's
+    // (lanes 16..32).
+    let idx: [u16; 32] = std::array::from_fn(|l| if l % 2 == 0 { (l / 2) as u16 } else { 16 + (l / 2) as u16 });
+    // SAFETY: idx is 64 bytes; every load and store below is masked to the valid columns.
+    unsafe {
+        let idx = _mm512_loadu_si512(idx.as_ptr() as *const __m512i);
+        let mut j = 0;
+        while j < len {
+            let n = (len - j).min(16);
+            let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+            let load = |r: Option<&[f32]>| match r {
+                Some(r) if r.len() > j => _mm512_maskz_loadu_ps(mask & ((1u32 << (r.len() - j).min(16)) - 1) as u16, r.as_ptr().add(j)),
+                _ => _mm512_setzero_ps(),
+            };
+            let (e, o) = (load(even), load(odd));
+            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(o, e));
+            let pairs = _mm512_permutexvar_epi16(idx, both);
+            _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(j) as *mut i32, mask, pairs);
+            j += 16;
+        }
+    }
+    dst[len..].fill(0);
+}
 
 /// A row-major `m × k` f32 matrix as bf16 rows of `k.next_multiple_of(32)` values, `m` padded
 /// to a multiple of 32 rows, zeros in the padding: `(values, padded k)`.
@@ -131,6 +162,24 @@ mod tests {
         let (w, kp) = pack_rows(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
         assert_eq!((w.len(), kp), (32 * 32, 32));
         assert_eq!((w[32 + 2], w[3], w[2 * 32]), (to_bf16(6.0), 0, 0));
+    }
+
+    #[test]
+    fn the_vector_conversion_equals_the_scalar_one() {
+        // Ties, subnormals (to signed zero), NaN (quietened), infinities, the largest f32.
+        let special = [1.0 + 2f32.powi(-8), 1.0 + 3.0 * 2f32.powi(-8), -0.0, f32::MIN_POSITIVE / 3.0, -f32::MIN_POSITIVE / 2.0, f32::MIN_POSITIVE * 0.999,
+            f32::NAN, f32::from_bits(0x7f80_0001), f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -3.25, 65504.0];
+        let row = |n: usize, shift: usize| (0..n).map(|i| special[(i + shift) % special.len()] * if i % 3 == 0 { 1.0 } else { -1.0 }).collect::<Vec<f32>>();
+        for (ne, no, width) in [(0, 0, 16), (3, 3, 32), (16, 16, 16), (17, 17, 32), (40, 40, 64), (40, 0, 64), (0, 23, 32), (31, 31, 32)] {
+            let (e, o) = (row(ne, 0), row(no, 5));
+            let (e, o) = ((ne > 0).then_some(&e[..]), (no > 0).then_some(&o[..]));
+            let (mut a, mut b) = (vec![1u32; width], vec![2u32; width]);
+            pack_pair_row(&mut a, e, o);
+            pack_pair_row_scalar(&mut b, e, o);
+            assert_eq!(a, b, "{ne} even, {no} odd, width {width}");
+        }
+        assert_eq!(to_bf16(-f32::MIN_POSITIVE / 2.0), 0x8000);
+        assert_eq!(to_bf16(f32::from_bits(0x7f80_0001)), 0x7fc0);
     }
 
     #[test]

@@ -70,23 +70,31 @@ pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize,
             }
             for m in (m0..m_end).step_by(32) {
                 for c0 in (0..np).step_by(32) {
+                    let (rows_here, cols) = (cout.saturating_sub(m).min(32), 32.min(len - c0));
+                    let at = (i * cout + m) * hw + j0 + c0;
+                    // A whole block goes straight into the output; a partial one (the last rows
+                    // or columns) through `block`.
+                    let whole = rows_here == 32 && cols == 32;
+                    let (c, c_stride) = if whole { ((op as *mut f32).wrapping_add(at), hw) } else { (block.as_mut_ptr(), 32) };
                     // SAFETY: rows m .. m + 32 of the packed weights (mp rows of kp values) and
-                    // columns c0 .. c0 + 32 of the kp / 2 packed pair rows (np apart) exist;
-                    // the path's instructions are available (asserted above).
+                    // columns c0 .. c0 + 32 of the kp / 2 packed pair rows (np apart) exist; a
+                    // whole block's 32 rows × 32 columns lie inside the output rows and columns
+                    // of this task; the path's instructions are available (asserted above).
                     unsafe {
                         let (a, bp) = (weights.as_ptr().add(m * kp), packed.as_ptr().add(c0));
                         match path {
-                            Bf16Path::Amx => amx::block(a, kp * 2, bp, np * 4, kp / 32, block.as_mut_ptr()),
-                            Bf16Path::Avx512Bf16 => dpbf16::block(a, kp, bp, np, kp / 2, block.as_mut_ptr()),
+                            Bf16Path::Amx => amx::block(a, kp * 2, bp, np * 4, kp / 32, c, c_stride * 4),
+                            Bf16Path::Avx512Bf16 => dpbf16::block(a, kp, bp, np, kp / 2, c, c_stride),
                         }
                     }
-                    let cols = 32.min(len - c0);
-                    for (rr, src) in block.chunks(32).enumerate().take(cout.saturating_sub(m).min(32)) {
-                        let (o, at) = (m + rr, (i * cout + m + rr) * hw + j0 + c0);
+                    for rr in 0..rows_here {
+                        let (o, at) = (m + rr, at + rr * hw);
                         // SAFETY: row o, columns j0 + c0 .. + cols of image i: inside the
                         // output, written by this task only.
                         let dst = unsafe { std::slice::from_raw_parts_mut((op as *mut f32).add(at), cols) };
-                        dst.copy_from_slice(&src[..cols]);
+                        if !whole {
+                            dst.copy_from_slice(&block[rr * 32..rr * 32 + cols]);
+                        }
                         if let Some((scale, shift, relu6)) = epilogue {
                             affine_plane(dst, scale[o], shift[o], relu6);
                         }

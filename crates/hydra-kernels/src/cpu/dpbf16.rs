@@ -8,13 +8,13 @@ use std::arch::x86_64::*;
 
 /// `C[32 × 32] = A[32 × 2·kp] · B[2·kp × 32]`: `a` the first of 32 rows of bf16 values,
 /// `a_stride` values apart; `b` the first of `kp` pair rows (32 columns each), `b_stride` `u32`
-/// apart; `c` 32 rows of 32 f32, 32 values apart. Per output, the pairs are added in order,
+/// apart; `c` 32 rows of 32 f32, `c_stride` values apart. Per output, the pairs are added in order,
 /// odd product first, each addition rounded (`cpu::bf16::reference_dot`).
 ///
 /// # Safety
 /// The CPU has AVX512F and AVX512-BF16; the three blocks lie inside their buffers.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kp: usize, c: *mut f32) {
+pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kp: usize, c: *mut f32, c_stride: usize) {
     for g in 0..4 {
         let mut acc = [[_mm512_setzero_ps(); 2]; 8];
         for p in 0..kp {
@@ -35,7 +35,7 @@ pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usi
         for (r, row) in acc.iter().enumerate() {
             // SAFETY: row g·8 + r of C lies inside its 32 × 32 block.
             unsafe {
-                let dst = c.add((g * 8 + r) * 32);
+                let dst = c.add((g * 8 + r) * c_stride);
                 _mm512_storeu_ps(dst, row[0]);
                 _mm512_storeu_ps(dst.add(16), row[1]);
             }

@@ -53,6 +53,10 @@ pub struct Args {
     /// Inference with BatchNorm folded into the convolutions.
     #[arg(long)]
     fold_bn: bool,
+    /// Inference: arithmetic of the 1×1 convolutions, f32 or bf16 (CPU with AMX-BF16 or
+    /// AVX512-BF16).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Training step: how the task losses become the gradient (a `loss.weighting` name:
     /// fixed, rlw, gls, ew, mgda, pcgrad, ...), with the method's defaults.
     #[arg(long)]
@@ -91,6 +95,9 @@ fn check_limits(a: &Args, batch: usize, h: usize, w: usize) -> Result<()> {
     if (a.weighting.is_some() || a.rep_grad) && a.what != What::Train {
         anyhow::bail!("--weighting and --rep-grad are for `hydra bench train`");
     }
+    if a.precision != "f32" && a.what != What::Infer {
+        anyhow::bail!("--precision is for `hydra bench infer` (training computes in f32)");
+    }
     if a.rep_grad && a.weighting.is_none() {
         anyhow::bail!("--rep-grad needs --weighting with a gradient method");
     }
@@ -122,8 +129,11 @@ pub fn run(a: Args) -> Result<()> {
     let result = match a.what {
         What::Infer => {
             let device = super::device(&a.backend)?;
+            let precision = super::set_precision(&a.precision, &[&a.backend])?;
+            println!("precision {precision}");
             let t = bench::inference(&device, a.classes, batch, [h, w], a.warmup, a.repeats, a.fold_bn);
-            report(&format!("infer_{h}x{w}_b{batch}{}", if a.fold_bn { "_foldbn" } else { "" }), &t, batch as f64, "images")
+            let suffix = format!("{}{}", if a.fold_bn { "_foldbn" } else { "" }, if a.precision == "bf16" { "_bf16" } else { "" });
+            report(&format!("infer_{h}x{w}_b{batch}{suffix}"), &t, batch as f64, "images")
         }
         What::Train => {
             let device = super::device(&a.backend)?;

@@ -27,6 +27,10 @@ pub struct Args {
     /// Compute backend: flex, wgpu, cuda.
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Arithmetic of the 1×1 convolutions (overrides eval.precision): f32, or bf16 (CPU with
+    /// AMX-BF16 or AVX512-BF16).
+    #[arg(long)]
+    precision: Option<String>,
     /// Override a config value (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     overrides: Vec<String>,
@@ -58,6 +62,7 @@ pub fn run(a: Args) -> Result<()> {
         super::check_output(out, &inputs)?;
     }
     let device = super::device(&a.backend)?;
+    let precision = super::set_precision(a.precision.as_deref().unwrap_or(&config.eval.precision), &[&a.backend])?;
     let net = load_net(&a, &config, &device)?;
     let source = match a.split.as_str() {
         "val" => config.data.val.clone().context("the config has no [data.val] source; use --split train or add one")?,
@@ -71,7 +76,7 @@ pub fn run(a: Args) -> Result<()> {
     let loader = setup::eval_loader(ds.clone(), &config, 1);
     let spec = hydra_train::components::eval_spec(&config);
     let palette = setup::palette(&config)?;
-    eprintln!("evaluating {} on {}", a.weights.display(), ds.describe());
+    eprintln!("evaluating {} on {} ({precision})", a.weights.display(), ds.describe());
     let metrics = evaluate(&net, &device, &loader, &spec, |_, _| {})?;
     print_table(&metrics, &palette.names);
     let mut baselines = Vec::new();

@@ -99,6 +99,24 @@ pub fn device(backend: &str) -> Result<Device> {
     b.device().map_err(anyhow::Error::msg)
 }
 
+/// Sets the precision of inference for this process (`--precision`, `eval.precision`): `f32`,
+/// or `bf16` where every backend in use is the CPU's (flex) and the CPU has a bf16 path
+/// (AMX-BF16 or AVX512-BF16). Returns how it computes, for the user: `f32`, `bf16 (amx)`.
+pub fn set_precision(name: &str, backends: &[&str]) -> Result<String> {
+    use hydra_model::kernels::precision::{bf16_path, set_precision, Precision};
+    let p = Precision::parse(name).with_context(|| format!("precision {name}: expected f32 or bf16"))?;
+    if p == Precision::Bf16 {
+        if let Some(b) = backends.iter().find(|b| !matches!(Backend::parse_device(b), Ok((Backend::Flex, _)))) {
+            bail!("precision bf16 runs on the CPU backend (flex) only, not on {b}");
+        }
+    }
+    set_precision(p).map_err(anyhow::Error::msg)?;
+    Ok(match p {
+        Precision::F32 => "f32".into(),
+        Precision::Bf16 => format!("bf16 ({})", bf16_path().map_err(anyhow::Error::msg)?.name()),
+    })
+}
+
 /// The network asked for by `--config` or `--num-classes`, or described by the file.
 pub fn network_for(file: &WeightFile, num_classes: Option<usize>, config: Option<&Path>) -> Result<(HydraNetConfig, Option<Config>)> {
     match (num_classes, config) {

@@ -26,6 +26,9 @@ pub struct Args {
     /// Compute backend: flex (CPU), wgpu, cuda.
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Arithmetic of the 1×1 convolutions: f32, or bf16 (CPU with AMX-BF16 or AVX512-BF16).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Images (PNG or JPEG, any size).
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -58,6 +61,10 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let device = super::device(&a.backend)?;
+    let precision = super::set_precision(&a.precision, &[&a.backend])?;
+    if precision != "f32" {
+        eprintln!("precision {precision}");
+    }
     let (model, _, config) = a.net.load(&device)?;
     let palette = super::palette_for(&model.config(), a.colormap.as_deref(), config.as_ref())?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create the output folder", a.out.display()))?;

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hydra_model::Task;
 use hydra_train::config::Config;
 use hydra_train::dist::World;
@@ -147,6 +147,12 @@ fn run_in(a: Args, world: World) -> Result<()> {
         overrides.push(format!("training.backend={b}"));
     }
     let config = Config::from_file(&a.config, &overrides)?;
+    if config.eval.precision != "f32" {
+        let mut backends = vec![config.training.backend.as_str()];
+        backends.extend(config.training.devices.iter().map(String::as_str));
+        let p = super::set_precision(&config.eval.precision, &backends).context("eval.precision")?;
+        println!("validation in {p} (training in f32)");
+    }
     config.check_training_files().map_err(|e| anyhow::anyhow!("{}: {}", a.config.display(), e.0))?;
     let resume = match a.resume {
         None => Resume::No,

@@ -95,6 +95,7 @@ impl Config {
             max_depth: e.f64("max_depth", 0.0, 0.0, 1e6)?,
             eigen_crop: e.bool("eigen_crop", false)?,
             baselines: e.string_array("baselines", &[], &[])?.into_iter().map(PathBuf::from).collect(),
+            precision: e.choice("precision", "f32", &["f32", "bf16"])?,
         };
         e.finish()?;
 
