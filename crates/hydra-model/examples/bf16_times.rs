@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use hydra_model::kernels::cpu::conv1x1::conv1x1;
+use hydra_model::kernels::cpu::bf16::Bf16Weights;
 use hydra_model::kernels::cpu::conv1x1_bf16::conv1x1_bf16;
 use hydra_model::kernels::precision::bf16_paths;
 
@@ -17,7 +18,7 @@ fn main() {
     if std::env::var("PEAK").is_ok() {
         return block_peak();
     }
-    let paths = bf16_paths().unwrap_or_default();
+    let paths: Vec<_> = bf16_paths().unwrap_or_default().into_iter().flat_map(|p| [(p, Bf16Weights::Rounded), (p, Bf16Weights::Split)]).collect();
     // (Cin, Cout, H·W): expansion and projection at 240×320, 120×160, 60×80, 30×40, 15×20; the
     // decoder's 1×1 at 120×160.
     let shapes = [(16, 96, 76800), (96, 24, 19200), (24, 144, 19200), (144, 24, 19200), (32, 192, 4800), (192, 32, 4800), (64, 384, 1200), (384, 64, 1200), (160, 960, 300), (960, 160, 300), (256, 256, 19200)];
@@ -30,9 +31,9 @@ fn main() {
             let t = Instant::now();
             std::hint::black_box(conv1x1(&x, &w, [1, cin, hw], cout, None, None));
             a.push(t.elapsed().as_secs_f64());
-            for (k, &p) in paths.iter().enumerate() {
+            for (k, &(p, wb)) in paths.iter().enumerate() {
                 let t = Instant::now();
-                std::hint::black_box(conv1x1_bf16(&x, &w, [1, cin, hw], cout, None, None, p));
+                std::hint::black_box(conv1x1_bf16(&x, &w, [1, cin, hw], cout, None, None, p, wb));
                 b[k].push(t.elapsed().as_secs_f64());
             }
         }
@@ -42,13 +43,13 @@ fn main() {
         for (k, p) in paths.iter().enumerate() {
             let m = median(b[k].clone());
             tb[k] += m;
-            line += &format!("  {} {:7.3} ms ({:.2}×)", p.name(), m * 1e3, m32 / m);
+            line += &format!("  {} {:?} {:7.3} ms ({:.2}×)", p.0.name(), p.1, m * 1e3, m32 / m);
         }
         println!("{line}");
     }
     let mut line = format!("sum: f32 {:.2} ms", t32 * 1e3);
     for (k, p) in paths.iter().enumerate() {
-        line += &format!("  {} {:.2} ms ({:.2}×)", p.name(), tb[k] * 1e3, t32 / tb[k]);
+        line += &format!("  {} {:?} {:.2} ms ({:.2}×)", p.0.name(), p.1, tb[k] * 1e3, t32 / tb[k]);
     }
     println!("{line}");
 }
@@ -65,7 +66,7 @@ fn block_peak() {
     let n = 20000;
     let t = Instant::now();
     for i in 0..n {
-        unsafe { amx::block(a.as_ptr(), kp * 2, b.as_ptr().add((i % 8) * 32), np * 4, kp / 32, c.as_mut_ptr(), 128) };
+        unsafe { amx::block(a.as_ptr(), None, kp * 2, b.as_ptr().add((i % 8) * 32), np * 4, kp / 32, c.as_mut_ptr(), 128) };
     }
     let s = t.elapsed().as_secs_f64();
     unsafe { amx::release() };

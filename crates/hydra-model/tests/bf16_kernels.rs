@@ -7,7 +7,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use hydra_model::kernels::cpu::affine::channel_affine_in_place;
-use hydra_model::kernels::cpu::bf16::{exact_dot_and_bound, reference_dot};
+use hydra_model::kernels::cpu::bf16::{exact_dot_and_bound, reference_dot, Bf16Weights};
 use hydra_model::kernels::cpu::conv1x1_bf16::conv1x1_bf16;
 use hydra_model::kernels::precision::{bf16_paths, Bf16Path};
 
@@ -55,16 +55,18 @@ fn avx512_bf16_equals_the_scalar_reference_bit_for_bit() {
         println!("AVX512-BF16 absent: not exercised");
         return;
     }
-    for (n, &(dims @ [b, cin, hw], cout)) in SHAPES.iter().enumerate() {
-        let (x, w) = (values(b * cin * hw, n as u64), values(cout * cin, 100 + n as u64));
-        let y = conv1x1_bf16(&x, &w, dims, cout, None, None, Bf16Path::Avx512Bf16);
-        for i in 0..b {
-            for j in 0..hw {
-                let col = column(&x, dims, i, j);
-                for o in 0..cout {
-                    let r = reference_dot(&w[o * cin..(o + 1) * cin], &col);
-                    let got = y[(i * cout + o) * hw + j];
-                    assert_eq!(got.to_bits(), r.to_bits(), "{dims:?}→{cout} image {i} row {o} column {j}: {got} vs {r}");
+    for weights in [Bf16Weights::Rounded, Bf16Weights::Split] {
+        for (n, &(dims @ [b, cin, hw], cout)) in SHAPES.iter().enumerate() {
+            let (x, w) = (values(b * cin * hw, n as u64), values(cout * cin, 100 + n as u64));
+            let y = conv1x1_bf16(&x, &w, dims, cout, None, None, Bf16Path::Avx512Bf16, weights);
+            for i in 0..b {
+                for j in 0..hw {
+                    let col = column(&x, dims, i, j);
+                    for o in 0..cout {
+                        let r = reference_dot(&w[o * cin..(o + 1) * cin], &col, weights);
+                        let got = y[(i * cout + o) * hw + j];
+                        assert_eq!(got.to_bits(), r.to_bits(), "{weights:?} {dims:?}→{cout} image {i} row {o} column {j}: {got} vs {r}");
+                    }
                 }
             }
         }
@@ -74,41 +76,54 @@ fn avx512_bf16_equals_the_scalar_reference_bit_for_bit() {
 #[test]
 fn every_path_stays_within_the_summation_bound_and_the_paths_agree() {
     let Some(paths) = paths("bound and agreement") else { return };
-    let mut worst = vec![0.0f64; paths.len()];
-    for (n, &(dims @ [b, cin, hw], cout)) in SHAPES.iter().enumerate() {
-        let (x, w) = (values(b * cin * hw, 7 + n as u64), values(cout * cin, 200 + n as u64));
-        let ys: Vec<Vec<f32>> = paths.iter().map(|&p| conv1x1_bf16(&x, &w, dims, cout, None, None, p)).collect();
-        for i in 0..b {
-            for j in 0..hw {
-                let col = column(&x, dims, i, j);
-                for o in 0..cout {
-                    let (exact, bound) = exact_dot_and_bound(&w[o * cin..(o + 1) * cin], &col);
-                    for (p, y) in ys.iter().enumerate() {
-                        let err = (y[(i * cout + o) * hw + j] as f64 - exact).abs();
-                        assert!(err <= bound, "{}: {dims:?}→{cout} image {i} row {o} column {j}: error {err:e} over the bound {bound:e}", paths[p].name());
-                        if bound > 0.0 {
-                            worst[p] = worst[p].max(err / bound);
+    for weights in [Bf16Weights::Rounded, Bf16Weights::Split] {
+        let mut worst = vec![0.0f64; paths.len()];
+        for (n, &(dims @ [b, cin, hw], cout)) in SHAPES.iter().enumerate() {
+            let (x, w) = (values(b * cin * hw, 7 + n as u64), values(cout * cin, 200 + n as u64));
+            let ys: Vec<Vec<f32>> = paths.iter().map(|&p| conv1x1_bf16(&x, &w, dims, cout, None, None, p, weights)).collect();
+            for i in 0..b {
+                for j in 0..hw {
+                    let col = column(&x, dims, i, j);
+                    for o in 0..cout {
+                        let (exact, bound) = exact_dot_and_bound(&w[o * cin..(o + 1) * cin], &col, weights);
+                        for (p, y) in ys.iter().enumerate() {
+                            let err = (y[(i * cout + o) * hw + j] as f64 - exact).abs();
+                            assert!(err <= bound, "{} {weights:?}: {dims:?}→{cout} image {i} row {o} column {j}: error {err:e} over the bound {bound:e}", paths[p].name());
+                            if bound > 0.0 {
+                                worst[p] = worst[p].max(err / bound);
+                            }
                         }
-                    }
-                    // Two outputs within the bound of the same value are within twice it of
-                    // each other.
-                    if let [a, c] = &ys[..] {
-                        let d = (a[(i * cout + o) * hw + j] as f64 - c[(i * cout + o) * hw + j] as f64).abs();
-                        assert!(d <= 2.0 * bound, "amx against avx512bf16: {d:e} over {:e}", 2.0 * bound);
+                        // Two outputs within the bound of the same value are within twice it
+                        // of each other.
+                        if let [a, c] = &ys[..] {
+                            let d = (a[(i * cout + o) * hw + j] as f64 - c[(i * cout + o) * hw + j] as f64).abs();
+                            assert!(d <= 2.0 * bound, "{weights:?}: amx against avx512bf16: {d:e} over {:e}", 2.0 * bound);
+                        }
                     }
                 }
             }
         }
+        for (p, w) in paths.iter().zip(&worst) {
+            println!("{} {weights:?}: worst error {w:.3} of the bound", p.name());
+        }
     }
-    for (p, w) in paths.iter().zip(&worst) {
-        println!("{}: worst error {w:.3} of the bound", p.name());
-    }
-    // Not the bf16 rounding of f32 inputs: that alone is 2⁻⁹ relative, far above the bound.
-    let x = values(64 * 32, 1);
-    let w = values(8 * 64, 2);
-    let y = conv1x1_bf16(&x, &w, [1, 64, 32], 8, None, None, paths[0]);
-    let f32_sum: f64 = (0..64).map(|c| w[c] as f64 * x[c * 32] as f64).sum();
-    assert!((y[0] as f64 - f32_sum).abs() > 0.0, "the bf16 product equals the f32 one: were the inputs rounded?");
+    // Against the product of the f32 weights and the bf16-rounded inputs, split weights are
+    // closer than rounded ones by orders of magnitude (2⁻⁸ for the weights' own error); and the
+    // inputs are rounded (else the f32 product would be the reference).
+    let (x, w) = (values(64 * 32, 1), values(8 * 64, 2));
+    let product = |round_x: bool| -> Vec<f64> {
+        let r = |v: f32| if round_x { hydra_model::kernels::cpu::bf16::from_bf16(hydra_model::kernels::cpu::bf16::to_bf16(v)) } else { v };
+        (0..8 * 32).map(|t| (0..64).map(|c| w[t / 32 * 64 + c] as f64 * r(x[c * 32 + t % 32]) as f64).sum()).collect()
+    };
+    let (rounded_x, exact) = (product(true), product(false));
+    let err = |weights, reference: &[f64]| {
+        let y = conv1x1_bf16(&x, &w, [1, 64, 32], 8, None, None, paths[0], weights);
+        y.iter().zip(reference).map(|(&a, &e)| (a as f64 - e).abs()).fold(0.0, f64::max)
+    };
+    let (rounded, split) = (err(Bf16Weights::Rounded, &rounded_x), err(Bf16Weights::Split, &rounded_x));
+    println!("largest error against the f32 weights times the rounded inputs: rounded weights {rounded:e}, split {split:e}");
+    assert!(split * 50.0 < rounded, "rounded {rounded:e}, split {split:e}");
+    assert!(err(Bf16Weights::Split, &exact) > 10.0 * split, "the inputs were not rounded to bf16");
 }
 
 #[test]
@@ -121,16 +136,17 @@ fn epilogues_are_the_f32_kernels_steps_bit_for_bit() {
     let shift: Vec<f32> = values(cout, 14);
     let addend = values(b * cout * hw, 15);
     for &p in &paths {
-        let plain = conv1x1_bf16(&x, &w, dims, cout, None, None, p);
+        let bf = |e, a| conv1x1_bf16(&x, &w, dims, cout, e, a, p, Bf16Weights::Split);
+        let plain = bf(None, None);
         for relu6 in [false, true] {
             let mut expect = plain.clone();
             channel_affine_in_place(&mut expect, &scale, &shift, [b, cout, hw], relu6);
-            let got = conv1x1_bf16(&x, &w, dims, cout, Some((&scale, &shift, relu6)), None, p);
+            let got = bf(Some((&scale, &shift, relu6)), None);
             assert_eq!(got, expect, "{}: affine epilogue, relu6 {relu6}", p.name());
         }
         let mut expect: Vec<f32> = plain.iter().zip(&addend).map(|(y, a)| y + a).collect();
         relu6_in_place(&mut expect);
-        assert_eq!(conv1x1_bf16(&x, &w, dims, cout, None, Some(&addend), p), expect, "{}: add-relu6 epilogue", p.name());
+        assert_eq!(bf(None, Some(&addend)), expect, "{}: add-relu6 epilogue", p.name());
     }
 }
 

@@ -98,14 +98,16 @@ pub unsafe fn release() {
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
 }
 
-/// `C[32 × 32] = A[32 × 32·kb] · B[32·kb × 32]`: `a` the first of 32 rows of bf16 values,
-/// `a_stride` bytes apart; `b` the first of 16·kb pair rows (32 columns each, as `u32` pairs),
-/// `b_stride` bytes apart; `c` 32 rows of 32 f32, `c_stride` bytes apart.
+/// `C[32 × 32] = A[32 × 32·kb] · B[32·kb × 32]`, plus `A_lo · B` with `a_lo` (the same layout
+/// as `a`) when given: `a` the first of 32 rows of bf16 values, `a_stride` bytes apart; `b` the
+/// first of 16·kb pair rows (32 columns each, as `u32` pairs), `b_stride` bytes apart; `c` 32
+/// rows of 32 f32, `c_stride` bytes apart. Per block of 32 values of k, `A`'s products are added
+/// before `A_lo`'s (the B tiles are loaded once for both).
 ///
 /// # Safety
-/// [`configure`] ran on this thread; the three blocks lie inside their buffers.
+/// [`configure`] ran on this thread; the blocks lie inside their buffers.
 #[inline]
-pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kb: usize, c: *mut f32, c_stride: usize) {
+pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, a_stride: usize, b: *const u32, b_stride: usize, kb: usize, c: *mut f32, c_stride: usize) {
     // SAFETY: the caller's contract; the tiles are configured as this code uses them.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
@@ -126,6 +128,20 @@ pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usi
                 a0 = in(reg) a0, a1 = in(reg) a1, b0 = in(reg) b0, b1 = in(reg) b1, sa = in(reg) a_stride, sb = in(reg) b_stride,
                 options(nostack, readonly),
             );
+            if let Some(lo) = a_lo {
+                let a0 = (lo as *const u8).add(t * 64);
+                let a1 = a0.add(16 * a_stride);
+                asm!(
+                    "tileloadd tmm4, [{a0} + {sa} * 1]",
+                    "tileloadd tmm5, [{a1} + {sa} * 1]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    a0 = in(reg) a0, a1 = in(reg) a1, sa = in(reg) a_stride,
+                    options(nostack, readonly),
+                );
+            }
         }
         let c = c as *mut u8;
         asm!(

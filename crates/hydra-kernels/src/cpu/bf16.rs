@@ -11,7 +11,8 @@
 //! hardware treats bf16 subnormals as zero and flushes subnormal results to zero.
 //! AVX512-BF16's `vdpbf16ps` adds, per pair, the odd product and then the even one, each
 //! addition rounded to f32 (the products of two bf16 are exact in f32): [`reference_dot`] does
-//! the same and the AVX512-BF16 kernel equals it bit for bit. AMX's `tdpbf16ps` rounds its own
+//! the same and the AVX512-BF16 kernel equals it bit for bit (with split weights: each pair's
+//! `hi` products, then its `lo` products). AMX's `tdpbf16ps` rounds its own
 //! way; it stays within `k · 2⁻²⁴ · Σ|aᵢ·bᵢ|` of the exact sum of the bf16 products (the bound of
 //! recursive summation; measured: about 0.3 of it).
 
@@ -95,41 +96,81 @@ unsafe fn pack_pair_row_avx512(dst: &mut [u32], even: Option<&[f32]>, odd: Optio
     dst[len..].fill(0);
 }
 
-/// A row-major `m × k` f32 matrix as bf16 rows of `k.next_multiple_of(32)` values, `m` padded
-/// to a multiple of 32 rows, zeros in the padding: `(values, padded k)`.
-pub fn pack_rows(w: &[f32], m: usize, k: usize) -> (Vec<u16>, usize) {
-    assert_eq!(w.len(), m * k, "pack_rows: size");
-    let (mp, kp) = (m.next_multiple_of(32), k.next_multiple_of(32));
-    let mut out = vec![0u16; mp * kp];
-    for (dst, src) in out.chunks_mut(kp.max(1)).zip(w.chunks(k.max(1))).take(m) {
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d = to_bf16(v);
-        }
-    }
-    (out, kp)
+/// How the weights of a bf16 product are carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bf16Weights {
+    /// Each weight rounded to bf16 (8 significant bits).
+    Rounded,
+    /// Each weight as the sum of two bf16, `hi = bf16(w)` and `lo = bf16(w − hi)` (16
+    /// significant bits): twice the products, against the same packed input.
+    Split,
 }
 
-/// The scalar reference of one output of a bf16 product: `a` and `b` (the same length) rounded
-/// to bf16, then per pair `(2p, 2p + 1)`, in order: `acc += a[2p+1]·b[2p+1]`, then
-/// `acc += a[2p]·b[2p]`, each addition rounded to f32, subnormals flushed (`vdpbf16ps`'s
-/// arithmetic). An odd length pairs the last value with zeros.
-pub fn reference_dot(a: &[f32], b: &[f32]) -> f32 {
+/// A row-major `m × k` f32 matrix as bf16 rows of `k.next_multiple_of(32)` values, `m` padded
+/// to a multiple of 32 rows, zeros in the padding: `(hi, lo, padded k)`, `lo` (the remainders
+/// `bf16(w − hi)`) with [`Bf16Weights::Split`] only.
+pub fn pack_rows(w: &[f32], m: usize, k: usize, weights: Bf16Weights) -> (Vec<u16>, Option<Vec<u16>>, usize) {
+    assert_eq!(w.len(), m * k, "pack_rows: size");
+    let (mp, kp) = (m.next_multiple_of(32), k.next_multiple_of(32));
+    let mut hi = vec![0u16; mp * kp];
+    let mut lo = (weights == Bf16Weights::Split).then(|| vec![0u16; mp * kp]);
+    for (r, src) in w.chunks(k.max(1)).take(m).enumerate() {
+        for (c, &v) in src.iter().enumerate() {
+            let h = to_bf16(v);
+            hi[r * kp + c] = h;
+            if let Some(lo) = &mut lo {
+                lo[r * kp + c] = to_bf16(v - from_bf16(h));
+            }
+        }
+    }
+    (hi, lo, kp)
+}
+
+/// `w` as the kernels see it: `[hi]`, or `[hi, lo]` with [`Bf16Weights::Split`].
+fn weight_parts(w: f32, weights: Bf16Weights) -> ([f32; 2], usize) {
+    let h = to_bf16(w);
+    let hi = flush(from_bf16(h));
+    match weights {
+        Bf16Weights::Rounded => ([hi, 0.0], 1),
+        Bf16Weights::Split => ([hi, flush(from_bf16(to_bf16(w - from_bf16(h))))], 2),
+    }
+}
+
+/// The scalar reference of one output of a bf16 product, weights `a` and inputs `b` (the same
+/// length): the inputs rounded to bf16, the weights carried as `weights` says; then per pair
+/// `(2p, 2p + 1)`, in order: `acc += a[2p+1]·b[2p+1]`, then `acc += a[2p]·b[2p]` (then the same
+/// with the weights' `lo` parts), each addition rounded to f32, subnormals flushed
+/// (`vdpbf16ps`'s arithmetic). An odd length pairs the last value with zeros.
+pub fn reference_dot(a: &[f32], b: &[f32], weights: Bf16Weights) -> f32 {
     assert_eq!(a.len(), b.len(), "reference_dot: sizes");
-    let v = |s: &[f32], i: usize| s.get(i).map_or(0.0, |&x| flush(from_bf16(to_bf16(x))));
+    let x = |i: usize| b.get(i).map_or(0.0, |&x| flush(from_bf16(to_bf16(x))));
+    let w = |i: usize| a.get(i).map_or(([0.0; 2], 1), |&v| weight_parts(v, weights)).0;
+    let parts = if weights == Bf16Weights::Split { 2 } else { 1 };
     let mut acc = 0.0f32;
     for p in 0..a.len().div_ceil(2) {
-        acc = flush(acc + v(a, 2 * p + 1) * v(b, 2 * p + 1));
-        acc = flush(acc + v(a, 2 * p) * v(b, 2 * p));
+        for part in 0..parts {
+            acc = flush(acc + w(2 * p + 1)[part] * x(2 * p + 1));
+            acc = flush(acc + w(2 * p)[part] * x(2 * p));
+        }
     }
     acc
 }
 
-/// The exact sum of the products of `a` and `b` rounded to bf16 (in f64, exact for the lengths
-/// used here), and the bound `k · 2⁻²⁴ · Σ|aᵢ·bᵢ|` that a bf16 product's output keeps to it.
-pub fn exact_dot_and_bound(a: &[f32], b: &[f32]) -> (f64, f64) {
-    let r = |x: f32| flush(from_bf16(to_bf16(x))) as f64;
-    let (sum, abs) = a.iter().zip(b).fold((0.0, 0.0), |(s, t), (&x, &y)| (s + r(x) * r(y), t + (r(x) * r(y)).abs()));
-    (sum, a.len() as f64 * (2.0f64).powi(-24) * abs)
+/// The exact sum of the products of the weights `a` (carried as `weights` says) and the inputs
+/// `b` rounded to bf16 (in f64, exact for the lengths used here), and the bound
+/// `n · 2⁻²⁴ · Σ|termᵢ|` (n terms) that a bf16 product's output keeps to it.
+pub fn exact_dot_and_bound(a: &[f32], b: &[f32], weights: Bf16Weights) -> (f64, f64) {
+    let (mut sum, mut abs, mut n) = (0.0f64, 0.0f64, 0usize);
+    for (&w, &x) in a.iter().zip(b) {
+        let x = flush(from_bf16(to_bf16(x))) as f64;
+        let (parts, count) = weight_parts(w, weights);
+        for &part in &parts[..count] {
+            sum += part as f64 * x;
+            abs += (part as f64 * x).abs();
+            n += 1;
+        }
+    }
+    (sum, n as f64 * (2.0f64).powi(-24) * abs)
 }
 
 #[cfg(test)]
@@ -159,9 +200,12 @@ mod tests {
         assert_eq!(&d[3..], &[0, 0]);
         pack_pair_row(&mut d, Some(&e), None);
         assert_eq!(d[2], to_bf16(3.0) as u32);
-        let (w, kp) = pack_rows(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
-        assert_eq!((w.len(), kp), (32 * 32, 32));
+        let (w, lo, kp) = pack_rows(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3, Bf16Weights::Rounded);
+        assert_eq!((w.len(), kp, lo), (32 * 32, 32, None));
         assert_eq!((w[32 + 2], w[3], w[2 * 32]), (to_bf16(6.0), 0, 0));
+        // 1 + 2⁻¹⁰ is not a bf16: hi = 1, lo = 2⁻¹⁰, and hi + lo is the weight again.
+        let (hi, lo, _) = pack_rows(&[1.0 + 2f32.powi(-10)], 1, 1, Bf16Weights::Split);
+        assert_eq!((from_bf16(hi[0]), from_bf16(lo.unwrap()[0])), (1.0, 2f32.powi(-10)));
     }
 
     #[test]
@@ -190,7 +234,7 @@ mod tests {
         let (x, y) = (2f32.powi(-24), 1.5 * 2f32.powi(-24));
         assert_eq!((to_bf16(x) as u32) << 16, x.to_bits());
         assert_eq!((to_bf16(y) as u32) << 16, y.to_bits());
-        let got = reference_dot(&[0.0, 1.0, 1.0, 1.0], &[0.0, 1.0, x, y]);
+        let got = reference_dot(&[0.0, 1.0, 1.0, 1.0], &[0.0, 1.0, x, y], Bf16Weights::Rounded);
         assert_eq!(got, 1.0 + 2f32.powi(-22));
         assert_eq!((1.0f32 + x) + y, 1.0 + 2f32.powi(-23));
     }

@@ -1,6 +1,6 @@
 //! Dense 1×1 convolution (no bias) in bf16 with f32 accumulation, on AMX tiles or AVX512-BF16
-//! dot products (`crate::precision`): `Y[b] = W[Cout, Cin] · X[b][Cin, H·W]` with `W` and `X`
-//! rounded to bf16. The weights are packed once per call (`Cout × Cin` values against the
+//! dot products (`crate::precision`): `Y[b] = W[Cout, Cin] · X[b][Cin, H·W]` with `X` rounded to
+//! bf16 and `W` rounded or split into two bf16 (`cpu::bf16::Bf16Weights`). The weights are packed once per call (`Cout × Cin` values against the
 //! product's `Cout × Cin × H·W`); each task packs its block of input columns into the pair
 //! layout once and reuses it for all its output rows, in blocks of 32 × 32. The epilogues are
 //! those of the f32 kernel, applied to each block's rows as they are written.
@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::affine::{affine_plane, Epilogue};
-use super::bf16::{pack_pair_row, pack_rows};
+use super::bf16::{pack_pair_row, pack_rows, Bf16Weights};
 use super::relu6::add_relu6_row;
 use super::{amx, dpbf16};
 use crate::precision::Bf16Path;
@@ -27,8 +27,10 @@ thread_local! {
 }
 
 /// `x: [B, Cin, HW]`, `w: [Cout, Cin]` → `[B, Cout, HW]` in bf16 on `path` (which this CPU
-/// must have: `crate::precision::bf16_paths`), with the epilogues of `cpu::conv1x1::conv1x1`.
-pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>, path: Bf16Path) -> Vec<f32> {
+/// must have: `crate::precision::bf16_paths`), the weights carried as `weights` says, with the
+/// epilogues of `cpu::conv1x1::conv1x1`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>, path: Bf16Path, weights: Bf16Weights) -> Vec<f32> {
     assert_eq!(x.len(), b * cin * hw, "conv1x1_bf16: input size");
     assert_eq!(w.len(), cout * cin, "conv1x1_bf16: weight size");
     if let Some((scale, shift, _)) = epilogue {
@@ -43,7 +45,7 @@ pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize,
     if total == 0 {
         return out;
     }
-    let (weights, kp) = pack_rows(w, cout, cin);
+    let (hi, lo, kp) = pack_rows(w, cout, cin, weights);
     let mp = cout.next_multiple_of(32);
     // Tasks are (image, row block, column chunk); small planes split the rows as well so that
     // every thread has work.
@@ -81,10 +83,10 @@ pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize,
                     // whole block's 32 rows × 32 columns lie inside the output rows and columns
                     // of this task; the path's instructions are available (asserted above).
                     unsafe {
-                        let (a, bp) = (weights.as_ptr().add(m * kp), packed.as_ptr().add(c0));
+                        let (a, a_lo, bp) = (hi.as_ptr().add(m * kp), lo.as_ref().map(|l| l.as_ptr().add(m * kp)), packed.as_ptr().add(c0));
                         match path {
-                            Bf16Path::Amx => amx::block(a, kp * 2, bp, np * 4, kp / 32, c, c_stride * 4),
-                            Bf16Path::Avx512Bf16 => dpbf16::block(a, kp, bp, np, kp / 2, c, c_stride),
+                            Bf16Path::Amx => amx::block(a, a_lo, kp * 2, bp, np * 4, kp / 32, c, c_stride * 4),
+                            Bf16Path::Avx512Bf16 => dpbf16::block(a, a_lo, kp, bp, np, kp / 2, c, c_stride),
                         }
                     }
                     for rr in 0..rows_here {

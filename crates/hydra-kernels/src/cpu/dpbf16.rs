@@ -6,15 +6,17 @@
 
 use std::arch::x86_64::*;
 
-/// `C[32 × 32] = A[32 × 2·kp] · B[2·kp × 32]`: `a` the first of 32 rows of bf16 values,
+/// `C[32 × 32] = A[32 × 2·kp] · B[2·kp × 32]`, plus `A_lo · B` with `a_lo` (the layout of `a`)
+/// when given: `a` the first of 32 rows of bf16 values,
 /// `a_stride` values apart; `b` the first of `kp` pair rows (32 columns each), `b_stride` `u32`
 /// apart; `c` 32 rows of 32 f32, `c_stride` values apart. Per output, the pairs are added in order,
-/// odd product first, each addition rounded (`cpu::bf16::reference_dot`).
+/// odd product first, `A`'s pair then `A_lo`'s, each addition rounded
+/// (`cpu::bf16::reference_dot`).
 ///
 /// # Safety
 /// The CPU has AVX512F and AVX512-BF16; the three blocks lie inside their buffers.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usize, kp: usize, c: *mut f32, c_stride: usize) {
+pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, a_stride: usize, b: *const u32, b_stride: usize, kp: usize, c: *mut f32, c_stride: usize) {
     for g in 0..4 {
         let mut acc = [[_mm512_setzero_ps(); 2]; 8];
         for p in 0..kp {
@@ -29,6 +31,12 @@ pub unsafe fn block(a: *const u16, a_stride: usize, b: *const u32, b_stride: usi
                     let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair as i32));
                     row[0] = _mm512_dpbf16_ps(row[0], av, b0);
                     row[1] = _mm512_dpbf16_ps(row[1], av, b1);
+                    if let Some(lo) = a_lo {
+                        let pair = (lo.add((g * 8 + r) * a_stride + 2 * p) as *const u32).read_unaligned();
+                        let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair as i32));
+                        row[0] = _mm512_dpbf16_ps(row[0], av, b0);
+                        row[1] = _mm512_dpbf16_ps(row[1], av, b1);
+                    }
                 }
             }
         }
