@@ -62,7 +62,8 @@ pub fn run(a: Args) -> Result<()> {
         super::check_output(out, &inputs)?;
     }
     let device = super::device(&a.backend)?;
-    let precision = super::set_precision(a.precision.as_deref().unwrap_or(&config.eval.precision), &[&a.backend])?;
+    let precision_name = a.precision.clone().unwrap_or_else(|| config.eval.precision.clone());
+    let precision = super::set_precision(&precision_name, &[&a.backend])?;
     let net = load_net(&a, &config, &device)?;
     let source = match a.split.as_str() {
         "val" => config.data.val.clone().context("the config has no [data.val] source; use --split train or add one")?,
@@ -96,7 +97,7 @@ pub fn run(a: Args) -> Result<()> {
             .as_ref()
             .map(|s| s.iou.iter().enumerate().map(|(i, v)| (palette.names.get(i).cloned().unwrap_or(format!("class_{i}")), json!(v))).collect())
             .unwrap_or_default();
-        let out = json!({"weights": a.weights, "split": a.split, "samples": ds.len(), "metrics": metrics, "iou_by_class": per_class, "delta_m": dm});
+        let out = json!({"weights": a.weights, "split": a.split, "samples": ds.len(), "metrics": metrics, "iou_by_class": per_class, "delta_m": dm, "precision": precision_name, "computed_as": precision});
         hydra_model::fsio::write_atomic(path, serde_json::to_string_pretty(&out)?.as_bytes()).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
         eprintln!("wrote {}", path.display());
     }
