@@ -66,7 +66,7 @@ fn block_peak() {
     let n = 20000;
     let t = Instant::now();
     for i in 0..n {
-        unsafe { amx::block(a.as_ptr(), None, kp * 2, b.as_ptr().add((i % 8) * 32), np * 4, kp / 32, c.as_mut_ptr(), 128) };
+        unsafe { amx::block(a.as_ptr(), None, b.as_ptr().add((i % 8) * 32 * kp / 2), kp / 32, c.as_mut_ptr(), 128) };
     }
     let s = t.elapsed().as_secs_f64();
     unsafe { amx::release() };

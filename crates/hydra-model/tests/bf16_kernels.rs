@@ -164,3 +164,23 @@ fn without_a_bf16_path_bf16_is_refused_with_the_reason() {
         }
     }
 }
+
+#[test]
+fn weights_changed_in_place_are_packed_anew() {
+    // Packed weights are kept by the address of the f32 weights; new values at the same
+    // address (a freed model's storage reused, an optimiser step in place) must not reuse them.
+    let Some(paths) = paths("weight cache") else { return };
+    let (dims @ [b, cin, hw], cout) = ([1, 64, 40], 48);
+    let x = values(b * cin * hw, 21);
+    let mut w = values(cout * cin, 22);
+    for &p in &paths {
+        let first = conv1x1_bf16(&x, &w, dims, cout, None, None, p, Bf16Weights::Split);
+        assert_eq!(conv1x1_bf16(&x, &w, dims, cout, None, None, p, Bf16Weights::Split), first, "{}: the same weights twice", p.name());
+        w[5] += 1.0;
+        let moved = conv1x1_bf16(&x, &w, dims, cout, None, None, p, Bf16Weights::Split);
+        let fresh = w.clone();
+        assert_eq!(moved, conv1x1_bf16(&x, &fresh, dims, cout, None, None, p, Bf16Weights::Split), "{}: stale packed weights", p.name());
+        assert_ne!(moved, first, "{}", p.name());
+        w[5] -= 1.0;
+    }
+}

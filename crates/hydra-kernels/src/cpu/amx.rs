@@ -99,22 +99,26 @@ pub unsafe fn release() {
 }
 
 /// `C[32 × 32] = A[32 × 32·kb] · B[32·kb × 32]`, plus `A_lo · B` with `a_lo` (the same layout
-/// as `a`) when given: `a` the first of 32 rows of bf16 values, `a_stride` bytes apart; `b` the
-/// first of 16·kb pair rows (32 columns each, as `u32` pairs), `b_stride` bytes apart; `c` 32
-/// rows of 32 f32, `c_stride` bytes apart. Per block of 32 values of k, `A`'s products are added
-/// before `A_lo`'s (the B tiles are loaded once for both).
+/// as `a`) when given: `a` a block of 32 rows of the packed weights, `b` a block of 32 columns of
+/// the packed input (16·kb pair rows), both in the layouts of `cpu::bf16`; `c` 32 rows of 32
+/// f32, `c_stride` bytes apart. Per block of 32 values of k, `A`'s products are added before
+/// `A_lo`'s (the B tiles are loaded once for both).
 ///
 /// # Safety
 /// [`configure`] ran on this thread; the blocks lie inside their buffers.
 #[inline]
-pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, a_stride: usize, b: *const u32, b_stride: usize, kb: usize, c: *mut f32, c_stride: usize) {
+pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, b: *const u32, kb: usize, c: *mut f32, c_stride: usize) {
+    // Tiles of A: 16 rows of 64 bytes, the second 1024 bytes after the first, 2048 bytes per k
+    // block; of B: 16 pair rows of 128 bytes (the two column halves 64 bytes apart), 2048 bytes
+    // per k block.
+    let (a_stride, b_stride) = (64usize, 128usize);
     // SAFETY: the caller's contract; the tiles are configured as this code uses them.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
         for t in 0..kb {
-            let a0 = (a as *const u8).add(t * 64);
-            let a1 = a0.add(16 * a_stride);
-            let b0 = (b as *const u8).add(t * 16 * b_stride);
+            let a0 = (a as *const u8).add(t * 2048);
+            let a1 = a0.add(1024);
+            let b0 = (b as *const u8).add(t * 2048);
             let b1 = b0.add(64);
             asm!(
                 "tileloadd tmm4, [{a0} + {sa} * 1]",
@@ -129,8 +133,8 @@ pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, a_stride: usize, b:
                 options(nostack, readonly),
             );
             if let Some(lo) = a_lo {
-                let a0 = (lo as *const u8).add(t * 64);
-                let a1 = a0.add(16 * a_stride);
+                let a0 = (lo as *const u8).add(t * 2048);
+                let a1 = a0.add(1024);
                 asm!(
                     "tileloadd tmm4, [{a0} + {sa} * 1]",
                     "tileloadd tmm5, [{a1} + {sa} * 1]",

@@ -1,11 +1,14 @@
 //! bf16 values for the bf16 products: rounding from f32, the packed layouts both bf16 paths
 //! read, and the scalar reference the kernels are tested against.
 //!
-//! Layouts (shared by AMX and AVX512-BF16):
-//! - A (weights, `m × k`): row-major bf16, rows padded to a multiple of 32 values of `k` and
-//!   their count to a multiple of 32, zeros in the padding ([`pack_rows`]);
-//! - B (activations, `k × n`): pair rows, one `u32` per column holding rows `2p` (low half) and
-//!   `2p + 1` (high half) of column `j`, `k` padded to a multiple of 32 ([`pack_pair_row`]).
+//! Layouts (shared by AMX and AVX512-BF16), in the order the kernels read them so that every
+//! block they load is contiguous (rows a power-of-two stride apart would share few cache sets):
+//! - A (weights, `m × k`, both padded to multiples of 32 with zeros; [`pack_rows`]): per block
+//!   of 32 rows, per block of 32 values of k, two tiles of 16 rows × 32 bf16 (rows 0–15, then
+//!   16–31), each row 64 bytes: element `(r, c)` at [`a_index`];
+//! - B (activations, `k × n`; [`pack_pair_row`]): pair rows, one `u32` per column holding rows
+//!   `2p` (low half) and `2p + 1` (high half) of column `j`; per block of 32 columns, its pair
+//!   rows one after the other (128 bytes each).
 //!
 //! Arithmetic: every f32 is rounded to the nearest bf16, ties to even (NaN stays NaN). The
 //! hardware treats bf16 subnormals as zero and flushes subnormal results to zero.
@@ -42,58 +45,60 @@ fn flush(v: f32) -> f32 {
     if v.is_subnormal() { 0.0f32.copysign(v) } else { v }
 }
 
-/// `dst[j] = bf16(even[j]) | bf16(odd[j]) << 16` for the columns the rows have; zeros for a
-/// missing row (k padding) and past the rows' end (column padding).
-pub(crate) fn pack_pair_row(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512bf16") && std::arch::is_x86_feature_detected!("avx512bw") && crate::multiversion::allowed_level() >= 2 {
-        // SAFETY: the features were detected on this CPU.
-        return unsafe { pack_pair_row_avx512(dst, even, odd) };
-    }
-    pack_pair_row_scalar(dst, even, odd)
+/// Where element `(r, c)` of the packed weights lies, for `kp` (padded) values of k per row.
+#[inline(always)]
+pub fn a_index(r: usize, c: usize, kp: usize) -> usize {
+    ((r / 32 * (kp / 32) + c / 32) * 2 + r % 32 / 16) * 512 + r % 16 * 32 + c % 32
 }
 
-multiversion!(pack_pair_row_scalar(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
-    let len = even.map_or(0, |e| e.len()).max(odd.map_or(0, |o| o.len())).min(dst.len());
-    let (head, tail) = dst.split_at_mut(len);
+/// One pair row of B: column `j < width` goes to `dst[j / 32 · stride + j % 32]` as
+/// `bf16(even[j]) | bf16(odd[j]) << 16`; zeros for a missing row (k padding) and past the rows'
+/// end (column padding). `width` is a multiple of 32.
+pub(crate) fn pack_pair_row(dst: &mut [u32], width: usize, stride: usize, even: Option<&[f32]>, odd: Option<&[f32]>) {
+    assert!(width % 32 == 0 && (width == 0 || dst.len() >= (width / 32 - 1) * stride + 32), "pack_pair_row: destination size");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bf16") && std::arch::is_x86_feature_detected!("avx512bw") && crate::multiversion::allowed_level() >= 2 {
+        // SAFETY: the features were detected on this CPU; the size was checked above.
+        return unsafe { pack_pair_row_avx512(dst, width, stride, even, odd) };
+    }
+    pack_pair_row_scalar(dst, width, stride, even, odd)
+}
+
+multiversion!(pack_pair_row_scalar(dst: &mut [u32], width: usize, stride: usize, even: Option<&[f32]>, odd: Option<&[f32]>) {
     let zeros = [0.0f32; 0];
     let (e, o) = (even.unwrap_or(&zeros), odd.unwrap_or(&zeros));
-    for (j, d) in head.iter_mut().enumerate() {
+    for j in 0..width {
         let (a, b) = (e.get(j).copied().unwrap_or(0.0), o.get(j).copied().unwrap_or(0.0));
-        *d = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
+        dst[j / 32 * stride + j % 32] = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
     }
-    tail.fill(0);
 });
 
 /// [`pack_pair_row`] 16 columns at a time: `vcvtne2ps2bf16` rounds both rows, a permutation
 /// interleaves them.
+///
+/// # Safety
+/// The CPU has AVX512F, AVX512BW and AVX512-BF16; `dst` holds the blocks (checked by the caller).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-unsafe fn pack_pair_row_avx512(dst: &mut [u32], even: Option<&[f32]>, odd: Option<&[f32]>) {
+unsafe fn pack_pair_row_avx512(dst: &mut [u32], width: usize, stride: usize, even: Option<&[f32]>, odd: Option<&[f32]>) {
     use std::arch::x86_64::*;
-    let len = even.map_or(0, |e| e.len()).max(odd.map_or(0, |o| o.len())).min(dst.len());
     // Result lane 2j is even's column j (lanes 0..16 of the conversion), lane 2j + 1 odd's
     // (lanes 16..32).
     let idx: [u16; 32] = std::array::from_fn(|l| if l % 2 == 0 { (l / 2) as u16 } else { 16 + (l / 2) as u16 });
-    // SAFETY: idx is 64 bytes; every load and store below is masked to the valid columns.
+    // SAFETY: idx is 64 bytes; the loads are masked to the rows' columns; each store writes 16
+    // values inside a block of 32 that the caller's size covers.
     unsafe {
         let idx = _mm512_loadu_si512(idx.as_ptr() as *const __m512i);
-        let mut j = 0;
-        while j < len {
-            let n = (len - j).min(16);
-            let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
-            let load = |r: Option<&[f32]>| match r {
-                Some(r) if r.len() > j => _mm512_maskz_loadu_ps(mask & ((1u32 << (r.len() - j).min(16)) - 1) as u16, r.as_ptr().add(j)),
-                _ => _mm512_setzero_ps(),
-            };
-            let (e, o) = (load(even), load(odd));
-            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(o, e));
+        let load = |r: Option<&[f32]>, j: usize| match r {
+            Some(r) if r.len() > j => _mm512_maskz_loadu_ps(((1u32 << (r.len() - j).min(16)) - 1) as u16, r.as_ptr().add(j)),
+            _ => _mm512_setzero_ps(),
+        };
+        for j in (0..width).step_by(16) {
+            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(load(odd, j), load(even, j)));
             let pairs = _mm512_permutexvar_epi16(idx, both);
-            _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(j) as *mut i32, mask, pairs);
-            j += 16;
+            _mm512_storeu_si512(dst.as_mut_ptr().add(j / 32 * stride + j % 32) as *mut __m512i, pairs);
         }
     }
-    dst[len..].fill(0);
 }
 
 /// How the weights of a bf16 product are carried.
@@ -106,25 +111,34 @@ pub enum Bf16Weights {
     Split,
 }
 
-/// A row-major `m × k` f32 matrix as bf16 rows of `k.next_multiple_of(32)` values, `m` padded
-/// to a multiple of 32 rows, zeros in the padding: `(hi, lo, padded k)`, `lo` (the remainders
+/// A row-major `m × k` f32 matrix as bf16 in the tiled layout of A ([`a_index`]), `m` and `k`
+/// padded to multiples of 32 with zeros: `(hi, lo, padded k)`, `lo` (the remainders
 /// `bf16(w − hi)`) with [`Bf16Weights::Split`] only.
 pub fn pack_rows(w: &[f32], m: usize, k: usize, weights: Bf16Weights) -> (Vec<u16>, Option<Vec<u16>>, usize) {
     assert_eq!(w.len(), m * k, "pack_rows: size");
     let (mp, kp) = (m.next_multiple_of(32), k.next_multiple_of(32));
     let mut hi = vec![0u16; mp * kp];
     let mut lo = (weights == Bf16Weights::Split).then(|| vec![0u16; mp * kp]);
+    // Each row's runs of 32 values of k are contiguous in the tiled layout.
     for (r, src) in w.chunks(k.max(1)).take(m).enumerate() {
-        for (c, &v) in src.iter().enumerate() {
-            let h = to_bf16(v);
-            hi[r * kp + c] = h;
-            if let Some(lo) = &mut lo {
-                lo[r * kp + c] = to_bf16(v - from_bf16(h));
-            }
+        for (cb, run) in src.chunks(32).enumerate() {
+            let at = a_index(r, cb * 32, kp);
+            pack_run(run, &mut hi[at..at + run.len()], lo.as_mut().map(|l| &mut l[at..at + run.len()]));
         }
     }
     (hi, lo, kp)
 }
+
+multiversion!(pack_run(src: &[f32], hi: &mut [u16], lo: Option<&mut [u16]>) {
+    for (h, &v) in hi.iter_mut().zip(src) {
+        *h = to_bf16(v);
+    }
+    if let Some(lo) = lo {
+        for ((l, &h), &v) in lo.iter_mut().zip(hi.iter()).zip(src) {
+            *l = to_bf16(v - from_bf16(h));
+        }
+    }
+});
 
 /// `w` as the kernels see it: `[hi]`, or `[hi, lo]` with [`Bf16Weights::Split`].
 fn weight_parts(w: f32, weights: Bf16Weights) -> ([f32; 2], usize) {
@@ -194,12 +208,19 @@ mod tests {
     #[test]
     fn packs_pairs_and_pads() {
         let (e, o) = ([1.0f32, 2.0, 3.0], [-1.0f32, 0.5, 4.0]);
-        let mut d = vec![7u32; 5];
-        pack_pair_row(&mut d, Some(&e), Some(&o));
+        let mut d = vec![7u32; 32];
+        pack_pair_row(&mut d, 32, 32, Some(&e), Some(&o));
         assert_eq!(d[1], to_bf16(2.0) as u32 | (to_bf16(0.5) as u32) << 16);
-        assert_eq!(&d[3..], &[0, 0]);
-        pack_pair_row(&mut d, Some(&e), None);
+        assert_eq!(&d[3..], &[0; 29]);
+        pack_pair_row(&mut d, 32, 32, Some(&e), None);
         assert_eq!(d[2], to_bf16(3.0) as u32);
+        // Two blocks of 32 columns, 100 values apart: column 33 is the second value of block 1.
+        let long: Vec<f32> = (0..40).map(|v| v as f32).collect();
+        let mut d = vec![7u32; 132];
+        pack_pair_row(&mut d, 64, 100, None, Some(&long));
+        assert_eq!((d[31], d[100 + 1], d[100 + 8], d[32]), ((to_bf16(31.0) as u32) << 16, (to_bf16(33.0) as u32) << 16, 0, 7));
+        // The tiled weights: row 17 is row 1 of the second tile, k 33 in the second k block.
+        assert_eq!((a_index(0, 0, 64), a_index(1, 2, 64), a_index(17, 0, 64), a_index(0, 33, 64), a_index(32, 0, 64)), (0, 34, 544, 1025, 2048));
         let (w, lo, kp) = pack_rows(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3, Bf16Weights::Rounded);
         assert_eq!((w.len(), kp, lo), (32 * 32, 32, None));
         assert_eq!((w[32 + 2], w[3], w[2 * 32]), (to_bf16(6.0), 0, 0));
@@ -214,12 +235,12 @@ mod tests {
         let special = [1.0 + 2f32.powi(-8), 1.0 + 3.0 * 2f32.powi(-8), -0.0, f32::MIN_POSITIVE / 3.0, -f32::MIN_POSITIVE / 2.0, f32::MIN_POSITIVE * 0.999,
             f32::NAN, f32::from_bits(0x7f80_0001), f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -3.25, 65504.0];
         let row = |n: usize, shift: usize| (0..n).map(|i| special[(i + shift) % special.len()] * if i % 3 == 0 { 1.0 } else { -1.0 }).collect::<Vec<f32>>();
-        for (ne, no, width) in [(0, 0, 16), (3, 3, 32), (16, 16, 16), (17, 17, 32), (40, 40, 64), (40, 0, 64), (0, 23, 32), (31, 31, 32)] {
+        for (ne, no, width) in [(0, 0, 32), (3, 3, 32), (16, 16, 32), (17, 17, 32), (40, 40, 64), (40, 0, 64), (0, 23, 32), (31, 31, 32), (70, 70, 96)] {
             let (e, o) = (row(ne, 0), row(no, 5));
             let (e, o) = ((ne > 0).then_some(&e[..]), (no > 0).then_some(&o[..]));
-            let (mut a, mut b) = (vec![1u32; width], vec![2u32; width]);
-            pack_pair_row(&mut a, e, o);
-            pack_pair_row_scalar(&mut b, e, o);
+            let (mut a, mut b) = (vec![1u32; 3 * width], vec![1u32; 3 * width]);
+            pack_pair_row(&mut a, width, 96, e, o);
+            pack_pair_row_scalar(&mut b, width, 96, e, o);
             assert_eq!(a, b, "{ne} even, {no} odd, width {width}");
         }
         assert_eq!(to_bf16(-f32::MIN_POSITIVE / 2.0), 0x8000);
