@@ -1,6 +1,9 @@
 """PyTorch eager and ONNX Runtime timings of HydraNet, the references of `hydra bench`.
 
 usage: python scripts/bench_torch.py infer|ort|train [--threads N] [--repeats N] [--batch B] [--size H W]
+                                    [--compile] [--bf16]
+`--compile`: torch.compile (inductor) instead of eager, compiled during the warm-up runs;
+`--bf16` (infer): under torch.autocast("cpu", dtype=torch.bfloat16).
 Measures exactly what `hydra bench` measures (random weights and input; train = forward,
 CE + L1 on outputs upsampled to the input size, backward, SGD momentum 0.9), with warm-up,
 and prints the median seconds, images/s and the process's peak RSS. One measurement per
@@ -33,18 +36,25 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--size", type=int, nargs=2, default=None)
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     m = HydraNet(40)
+    run = torch.compile(m) if a.compile else m
+    if a.bf16 and a.what != "infer":
+        sys.exit("--bf16 is for infer")
     if a.what in ("infer", "ort"):
         h, w = a.size or (480, 640)
         b = a.batch or 1
         m.eval()
         x = torch.randn(b, 3, h, w)
         if a.what == "infer":
-            with torch.no_grad():
-                med, lo, hi = timeit(lambda: m(x), a.warmup, a.repeats)
+            def infer():
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                    return run(x)
+            med, lo, hi = timeit(infer, a.warmup, a.repeats)
         else:
             import onnxruntime as ort
             path = os.path.join(tempfile.mkdtemp(), "hydranet.onnx")
@@ -65,7 +75,7 @@ def main():
         dep = torch.rand(b, h, w) * 7.5 + 0.5
 
         def step():
-            s, d = m(x)
+            s, d = run(x)
             s = F.interpolate(s, size=(h, w), mode="bilinear", align_corners=False)
             d = F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
             loss = 0.5 * F.cross_entropy(s, seg, ignore_index=255) + 0.5 * (d - dep).abs().mean()
@@ -75,6 +85,8 @@ def main():
         med, lo, hi = timeit(step, a.warmup, a.repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     name = {"infer": "torch_infer", "ort": "ort_infer", "train": "torch_train_step"}[a.what]
+    name += "_compile" if a.compile else ""
+    name += "_bf16" if a.bf16 else ""
     print(f"{name}_{h}x{w}_b{b}: median {med:.4f} s (min {lo:.4f}, max {hi:.4f}) = {b / med:.2f} images/s; peak RSS {peak / 1e6:.0f} MB; threads {a.threads}")
 
 

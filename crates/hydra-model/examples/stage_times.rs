@@ -2,7 +2,7 @@
 //! (encoder, stem, decoder, crp1, heads) run on their own, the third-fastest of 12 runs, in
 //! ms, on burn-flex. For profiling work on the CPU kernels; `hydra bench` is the benchmark.
 //!
-//! `cargo run --release -p hydra-model --example stage_times`
+//! `cargo run --release -p hydra-model --example stage_times [bf16]`
 
 use burn::prelude::*;
 use hydra_model::HydraNetConfig;
@@ -22,6 +22,9 @@ fn best<T>(mut f: impl FnMut() -> T) -> f64 {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("bf16") {
+        hydra_model::kernels::set_precision(hydra_model::kernels::Precision::Bf16).expect("a CPU with a bf16 path");
+    }
     let dev = Device::flex();
     let net = HydraNetConfig::new(40).init(&dev);
     let x = Tensor::<4>::random([1, 3, 480, 640], burn::tensor::Distribution::Default, &dev);

@@ -10,7 +10,7 @@
 //! shape for the KITTI and three-task ones), the frames `rgb/000464.png`, `kitti/000099.png`,
 //! and `datasets/nyud` with one real frame; `fixtures/` links to the repository's. `--count N` above 8 runs with 8. Skipped, with the
 //! reason: lines that are not hydra commands (`cargo test`, scripts), commands with
-//! placeholders (`--config C`), GPU backends in a build without them, and `selftest --portable`
+//! placeholders (`--config C`), GPU backends in a build without them, bf16 on a CPU without a bf16 path, and `selftest --portable`
 //! (cli_selftest.rs runs it and checks its output).
 
 mod common;
@@ -65,6 +65,9 @@ fn skip_reason(cmd: &str) -> Option<&'static str> {
     }
     if args.windows(2).any(|w| w[0] == "--backend" && w[1] != "flex") {
         return Some("GPU backend (not in this build)");
+    }
+    if args.windows(2).any(|w| w[0] == "--precision" && w[1] == "bf16") && hydra_model::kernels::precision::bf16_paths().is_err() {
+        return Some("bf16 (no AMX-BF16 or AVX512-BF16 here; tests/bf16_inference.rs checks the refusal)");
     }
     if args.starts_with(&["selftest", "--portable"]) {
         return Some("run by cli_selftest.rs, which checks its output (45 s: not twice)");
