@@ -143,3 +143,44 @@ fn bf16_is_refused_with_the_reason_where_it_cannot_run() {
     assert_refused(&out, "--precision is for `hydra bench infer`");
     assert!(std::fs::read_dir(&dir).map_or(true, |d| d.count() == 0), "a refused command wrote files");
 }
+
+#[test]
+fn eval_precision_bf16_makes_validation_bf16_and_training_f32() {
+    if let Err(e) = bf16_paths() {
+        println!("no bf16 path on this CPU ({e}): not exercised");
+        return;
+    }
+    let dir = scratch("bf16-validation");
+    let run = dir.join("run");
+    let cfg = common::tiny_config(&dir, &run, "[eval]\nprecision = \"bf16\"\n");
+    let out = hydra_env(&["train", "--config", s(&cfg), "--set", "training.epochs=1", "--plain"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("validation in bf16 (") , "{}", String::from_utf8_lossy(&out.stdout));
+    let record: serde_json::Value = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "epoch")
+        .last()
+        .unwrap();
+    let eval = |precision: &str| {
+        let json = dir.join(format!("{precision}.json"));
+        let out = hydra_env(&["eval", "--config", s(&cfg), "--weights", s(&run.join("final.bpk")), "--precision", precision, "--json", s(&json)], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let (bf16, f32) = (eval("bf16"), eval("f32"));
+    // The validation of the run is `hydra eval --precision bf16` of its weights, to the bit,
+    // and not the f32 evaluation.
+    for (k, task) in [("miou", "segmentation"), ("rmse", "depth"), ("abs_rel", "depth")] {
+        assert_eq!(record["val"][k], bf16["metrics"][task][k], "{k}");
+    }
+    assert_ne!(record["val"]["rmse"], f32["metrics"]["depth"]["rmse"], "validation computed in f32");
+    // Training itself stays f32: the same run with f32 validation gives the same weights.
+    let run32 = dir.join("run32");
+    std::fs::create_dir(dir.join("f32")).unwrap();
+    let cfg32 = common::tiny_config(&dir.join("f32"), &run32, "");
+    let out = hydra_env(&["train", "--config", s(&cfg32), "--set", "training.epochs=1", "--plain"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(run.join("final.bpk")).unwrap(), std::fs::read(run32.join("final.bpk")).unwrap(), "bf16 validation changed the training");
+}
