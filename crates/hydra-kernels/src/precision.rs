@@ -85,10 +85,11 @@ pub fn bf16_paths() -> Result<Vec<Bf16Path>, Bf16Unsupported> {
 }
 
 /// The path bf16 products take here: the best of [`bf16_paths`], or AVX512-BF16 under
-/// `HYDRA_BF16_PATH=avx512bf16`.
+/// `HYDRA_BF16_PATH=avx512bf16` (read once).
 pub fn bf16_path() -> Result<Bf16Path, Bf16Unsupported> {
+    static WANTS_DP: OnceLock<bool> = OnceLock::new();
     let paths = bf16_paths()?;
-    let wants_dp = std::env::var("HYDRA_BF16_PATH").as_deref() == Ok("avx512bf16");
+    let wants_dp = *WANTS_DP.get_or_init(|| std::env::var("HYDRA_BF16_PATH").as_deref() == Ok("avx512bf16"));
     Ok(if wants_dp && paths.contains(&Bf16Path::Avx512Bf16) { Bf16Path::Avx512Bf16 } else { paths[0] })
 }
 
