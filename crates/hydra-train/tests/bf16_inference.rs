@@ -49,6 +49,17 @@ fn predict(dir: &Path, env: &[(&str, &str)], precision: &str) -> Vec<(Vec<f32>, 
         .collect()
 }
 
+/// `hydra eval --json` of `weights` under `config` in `precision`, written into `dir`: the JSON.
+fn eval_json(dir: &Path, config: &Path, weights: &Path, precision: &str) -> serde_json::Value {
+    let json = dir.join(format!("{precision}.json"));
+    let out = hydra_env(&["eval", "--config", s(config), "--weights", s(weights), "--precision", precision, "--json", s(&json)], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("({precision}")), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["precision"], precision, "the JSON names the precision");
+    v
+}
+
 /// (share of pixels with the same argmax, median and largest relative depth difference).
 fn compare(a: &(Vec<f32>, Vec<f32>, usize), b: &(Vec<f32>, Vec<f32>, usize)) -> (f64, f64, f64) {
     let classes = a.2;
@@ -110,12 +121,7 @@ fn bf16_evaluation_is_within_half_a_miou_point_of_f32() {
     let config = fixtures().join("trained/synthetic6.toml");
     let weights = fixtures().join("trained/synthetic6.bpk");
     let eval = |precision: &str| {
-        let json = dir.join(format!("{precision}.json"));
-        let out = hydra_env(&["eval", "--config", s(&config), "--weights", s(&weights), "--precision", precision, "--json", s(&json)], &[]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stderr(&out).contains(&format!("({precision}")), "{}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        assert_eq!(v["precision"], precision, "the JSON names the precision");
+        let v = eval_json(&dir, &config, &weights, precision);
         (v["metrics"]["segmentation"]["miou"].as_f64().unwrap(), v["metrics"]["depth"]["rmse"].as_f64().unwrap())
     };
     let (m32, r32) = eval("f32");
@@ -163,12 +169,7 @@ fn eval_precision_bf16_makes_validation_bf16_and_training_f32() {
         .filter(|r| r["kind"] == "epoch")
         .last()
         .unwrap();
-    let eval = |precision: &str| {
-        let json = dir.join(format!("{precision}.json"));
-        let out = hydra_env(&["eval", "--config", s(&cfg), "--weights", s(&run.join("final.bpk")), "--precision", precision, "--json", s(&json)], &[]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&json).unwrap()).unwrap()
-    };
+    let eval = |precision: &str| eval_json(&dir, &cfg, &run.join("final.bpk"), precision);
     let (bf16, f32) = (eval("bf16"), eval("f32"));
     // The validation of the run is `hydra eval --precision bf16` of its weights, to the bit,
     // and not the f32 evaluation.

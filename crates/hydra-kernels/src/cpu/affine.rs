@@ -8,6 +8,19 @@ use rayon::prelude::*;
 use super::buffers::CHUNK;
 use super::relu6::relu6_value;
 
+/// The sizes a dense 1×1 convolution's buffers must have (`x [B, Cin, HW]`, `w [Cout, Cin]`,
+/// the epilogue's `[Cout]`, the addend `[B, Cout, HW]`), asserted for the f32 and bf16 kernels.
+pub(crate) fn assert_conv1x1_sizes(what: &str, x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>) {
+    assert_eq!(x.len(), b * cin * hw, "{what}: input size");
+    assert_eq!(w.len(), cout * cin, "{what}: weight size");
+    if let Some((scale, shift, _)) = epilogue {
+        assert!(scale.len() == cout && shift.len() == cout, "{what}: epilogue size");
+    }
+    if let Some(a) = add_relu6 {
+        assert_eq!(a.len(), b * cout * hw, "{what}: addend size");
+    }
+}
+
 /// A per-output-channel epilogue of a convolution: `(scale, shift, relu6)`, applied as
 /// [`affine_plane`] to each output row while it is still in cache. `y · scale + shift` is one
 /// fused multiply-add, rounded once, as PyTorch's CPU BatchNorm computes it.

@@ -116,25 +116,16 @@ pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, b: *const u32, kb: 
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
         for t in 0..kb {
-            let a0 = (a as *const u8).add(t * 2048);
-            let a1 = a0.add(1024);
             let b0 = (b as *const u8).add(t * 2048);
-            let b1 = b0.add(64);
             asm!(
-                "tileloadd tmm4, [{a0} + {sa} * 1]",
-                "tileloadd tmm5, [{a1} + {sa} * 1]",
                 "tileloadd tmm6, [{b0} + {sb} * 1]",
                 "tileloadd tmm7, [{b1} + {sb} * 1]",
-                "tdpbf16ps tmm0, tmm4, tmm6",
-                "tdpbf16ps tmm1, tmm4, tmm7",
-                "tdpbf16ps tmm2, tmm5, tmm6",
-                "tdpbf16ps tmm3, tmm5, tmm7",
-                a0 = in(reg) a0, a1 = in(reg) a1, b0 = in(reg) b0, b1 = in(reg) b1, sa = in(reg) a_stride, sb = in(reg) b_stride,
+                b0 = in(reg) b0, b1 = in(reg) b0.add(64), sb = in(reg) b_stride,
                 options(nostack, readonly),
             );
-            if let Some(lo) = a_lo {
-                let a0 = (lo as *const u8).add(t * 2048);
-                let a1 = a0.add(1024);
+            // A's tiles, then A_lo's, against the same B tiles.
+            for part in std::iter::once(a).chain(a_lo) {
+                let a0 = (part as *const u8).add(t * 2048);
                 asm!(
                     "tileloadd tmm4, [{a0} + {sa} * 1]",
                     "tileloadd tmm5, [{a1} + {sa} * 1]",
@@ -142,7 +133,7 @@ pub unsafe fn block(a: *const u16, a_lo: Option<*const u16>, b: *const u32, kb: 
                     "tdpbf16ps tmm1, tmm4, tmm7",
                     "tdpbf16ps tmm2, tmm5, tmm6",
                     "tdpbf16ps tmm3, tmm5, tmm7",
-                    a0 = in(reg) a0, a1 = in(reg) a1, sa = in(reg) a_stride,
+                    a0 = in(reg) a0, a1 = in(reg) a0.add(1024), sa = in(reg) a_stride,
                     options(nostack, readonly),
                 );
             }

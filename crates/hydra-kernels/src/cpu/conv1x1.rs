@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::affine::{affine_plane, Epilogue};
+use super::affine::{affine_plane, assert_conv1x1_sizes, Epilogue};
 use super::relu6::add_relu6_row;
 
 /// Output columns per parallel chunk.
@@ -17,14 +17,7 @@ const COLUMNS: usize = 512;
 /// `add_relu6 = Some(a)` (`a: [B, Cout, HW]`), the output is `relu6(y + a)` (the decoder's
 /// lateral convolution joining the upsampled path), computed the same way.
 pub fn conv1x1(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>) -> Vec<f32> {
-    assert_eq!(x.len(), b * cin * hw, "conv1x1: input size");
-    assert_eq!(w.len(), cout * cin, "conv1x1: weight size");
-    if let Some((scale, shift, _)) = epilogue {
-        assert!(scale.len() == cout && shift.len() == cout, "conv1x1: epilogue size");
-    }
-    if let Some(a) = add_relu6 {
-        assert_eq!(a.len(), b * cout * hw, "conv1x1: addend size");
-    }
+    assert_conv1x1_sizes("conv1x1", x, w, [b, cin, hw], cout, epilogue, add_relu6);
     per_image_product(w, [1, cin], x, [b, cin, hw], cout, epilogue, add_relu6)
 }
 

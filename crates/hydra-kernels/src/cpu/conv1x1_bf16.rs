@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use super::affine::{affine_plane, Epilogue};
+use super::affine::{affine_plane, assert_conv1x1_sizes, Epilogue};
 use super::bf16::{pack_pair_row, pack_rows, Bf16Weights};
 use super::relu6::add_relu6_row;
 use super::{amx, dpbf16};
@@ -85,14 +85,7 @@ thread_local! {
 /// epilogues of `cpu::conv1x1::conv1x1`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>, path: Bf16Path, weights: Bf16Weights) -> Vec<f32> {
-    assert_eq!(x.len(), b * cin * hw, "conv1x1_bf16: input size");
-    assert_eq!(w.len(), cout * cin, "conv1x1_bf16: weight size");
-    if let Some((scale, shift, _)) = epilogue {
-        assert!(scale.len() == cout && shift.len() == cout, "conv1x1_bf16: epilogue size");
-    }
-    if let Some(a) = add_relu6 {
-        assert_eq!(a.len(), b * cout * hw, "conv1x1_bf16: addend size");
-    }
+    assert_conv1x1_sizes("conv1x1_bf16", x, w, [b, cin, hw], cout, epilogue, add_relu6);
     assert!(crate::precision::bf16_paths().is_ok_and(|p| p.contains(&path)), "conv1x1_bf16: {} is not available on this CPU", path.name());
     let total = b * cout * hw;
     let mut out: Vec<f32> = Vec::with_capacity(total);
