@@ -69,8 +69,13 @@ fn dtype(descr: &str) -> Result<(char, char, usize), String> {
 }
 
 /// Parse `.npy` bytes. The header is checked completely (keys, dtype, shape against the
-/// bytes present) before anything is allocated.
+/// bytes present) before anything is allocated. A refusal is one line (the header's text,
+/// which it may quote, can hold any character).
 pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
+    parse_bytes(bytes).map_err(|e| crate::error::one_line(&e))
+}
+
+fn parse_bytes(bytes: &[u8]) -> Result<NpyArray, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (bad magic)".into());
     }

@@ -21,6 +21,15 @@ fn mutate(mut b: Vec<u8>, edits: &[(usize, u8)], cut: f64) -> Vec<u8> {
     b
 }
 
+/// A `.npy` header whose key gained a newline (found by `npy_files`): the refusal quotes the
+/// key with the newline escaped and stays one line.
+#[test]
+fn a_damaged_npy_key_is_quoted_on_one_line() {
+    let m = mutate(npy::to_bytes_f32(&[3, 4], &[1.0; 12]), &[(1185027918244781788, 10)], 0.776940960442587);
+    let e = npy::parse(&m).unwrap_err();
+    assert!(!e.contains('\n') && e.contains("\\n"), "{e:?}");
+}
+
 proptest! {
     #[test]
     fn list_files(text in "[a-z0-9/._\t \n#-]{0,200}") {

@@ -63,6 +63,18 @@ fn mutate(mut b: Vec<u8>, edits: &[(usize, u8)], cut: f64) -> Vec<u8> {
     b
 }
 
+/// A damaged legacy checkpoint whose storage key gained a newline (found by `torch_legacy` in
+/// CI): the key is quoted with the newline escaped, and the refusal stays one line.
+#[test]
+fn a_damaged_key_is_quoted_on_one_line() {
+    let b = seed("tiny_legacy.ckpt");
+    let m = mutate(b, &[(13494869079311846406, 10)], 0.7852473823938649);
+    let e = weights::from_bytes(Path::new("f.ckpt"), &m).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "several lines: {e}");
+    assert!(e.contains("\\n"), "the newline is not shown escaped: {e}");
+    assert!(e.starts_with("f.ckpt: "), "{e}");
+}
+
 proptest! {
     #[test]
     fn torch_zip(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8), cut in 0.0f64..=1.0) {

@@ -28,7 +28,7 @@ pub mod zip;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::WeightsError;
+use crate::error::{one_line, WeightsError};
 use crate::fsio::{read_input, write_atomic};
 use crate::hydranet::{HydraNet, HydraNetConfig, Task};
 use crate::state::{LoadReport, ReferenceKeys, StateDict, StateLoader};
@@ -232,7 +232,7 @@ impl WeightFile {
     pub fn config(&self) -> Result<HydraNetConfig, WeightsError> {
         if let Some(json) = self.metadata.get(native::CONFIG_KEY) {
             let c: HydraNetConfig = serde_json::from_str(json)
-                .map_err(|e| WeightsError::Config { path: self.path.clone(), detail: format!("bad `{}` metadata: {e}", native::CONFIG_KEY) })?;
+                .map_err(|e| WeightsError::Config { path: self.path.clone(), detail: one_line(&format!("bad `{}` metadata: {e}", native::CONFIG_KEY)) })?;
             c.validate().map_err(|e| WeightsError::Config { path: self.path.clone(), detail: e })?;
             return Ok(c);
         }
@@ -264,7 +264,7 @@ impl WeightFile {
             .leading_dim(&["conv3.weight", "conv4.weight", "conv5.weight", "conv6.weight", "conv7.weight", "conv8.weight", "conv_adapt2.weight", "conv_adapt3.weight", "conv_adapt4.weight"])
             .unwrap_or(256);
         let c = HydraNetConfig::new(num_classes).with_tasks(tasks).with_crp_stages(crp_stages).with_decoder_width(width);
-        c.validate().map_err(|e| WeightsError::Config { path: self.path.clone(), detail: format!("cannot infer the network from the tensors: {e}") })?;
+        c.validate().map_err(|e| WeightsError::Config { path: self.path.clone(), detail: one_line(&format!("cannot infer the network from the tensors: {e}")) })?;
         Ok(c)
     }
 
@@ -302,7 +302,7 @@ impl WeightFile {
         } else {
             Err(WeightsError::Mismatch {
                 path: self.path.clone(),
-                first: report.issues[0].to_string(),
+                first: one_line(&report.issues[0].to_string()),
                 more: report.issues.len() - 1,
                 hint: self.class_hint(&report),
                 report: report.describe(usize::MAX),

@@ -12,6 +12,7 @@ use burn_pack::{Bytes, DType, Error as PackError, Reader, Tensor as PackTensor, 
 
 use super::checksum::{self, Checksum};
 use crate::state::{RawTensor, StateDict, TensorValues};
+use crate::error::one_line;
 
 /// File extension of the native format.
 pub const EXTENSION: &str = "bpk";
@@ -78,14 +79,9 @@ fn check_header(b: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// `text` on one line: control characters (a damaged file's tensor names may hold any) escaped.
-fn one_line(text: String) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
-}
-
 /// burnpack's error, said in terms of the file.
 fn pack_error(e: PackError, meta_end: usize) -> String {
-    one_line(pack_error_text(e, meta_end))
+    one_line(&pack_error_text(e, meta_end))
 }
 
 fn pack_error_text(e: PackError, meta_end: usize) -> String {
@@ -103,7 +99,7 @@ fn check_overlaps(spans: &mut [(usize, usize, String)]) -> Result<(), String> {
     spans.sort();
     for w in spans.windows(2) {
         if w[1].0 < w[0].1 {
-            return Err(one_line(format!("damaged tensor table: the data of tensors `{}` and `{}` overlap", w[0].2, w[1].2)));
+            return Err(one_line(&format!("damaged tensor table: the data of tensors `{}` and `{}` overlap", w[0].2, w[1].2)));
         }
     }
     Ok(())
