@@ -11,7 +11,7 @@ use crate::relu6::relu6;
 
 /// Whether `conv` pads every side by exactly `p` (`Valid` is padding 0; `Same` is never
 /// taken for a fixed amount).
-fn padded_by(conv: &burn::nn::conv::Conv2d, p: usize) -> bool {
+pub(crate) fn padded_by(conv: &burn::nn::conv::Conv2d, p: usize) -> bool {
     match conv.padding {
         burn::nn::PaddingConfig2d::Explicit(t, l, b, r) => [t, l, b, r] == [p; 4],
         burn::nn::PaddingConfig2d::Valid => p == 0,

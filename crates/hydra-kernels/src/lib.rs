@@ -5,7 +5,8 @@
 //!
 //! Three layers, one file per operation family in each:
 //! - this crate's root modules take tensors and choose the path: [`conv`], [`max_pool`],
-//!   [`crp`], [`resize`], [`relu6`], [`affine`], [`batch_norm`], [`cross_entropy`] (the
+//!   [`crp`], [`resize`], [`relu6`], [`affine`], [`batch_norm`], [`cross_entropy`],
+//!   [`inverted_residual`] (the
 //!   functions are re-exported here; the portable forms live beside them);
 //! - [`cpu`] holds the host kernels on f32 buffers, forward and backward;
 //! - `flex` (with the `flex` feature) declares them as a Burn backend extension on burn-flex
@@ -28,6 +29,7 @@ pub mod cross_entropy;
 pub mod crp;
 #[cfg(feature = "flex")]
 mod flex;
+pub mod inverted_residual;
 pub mod max_pool;
 pub mod precision;
 pub mod relu6;
@@ -42,6 +44,7 @@ pub use batch_norm::{batch_norm_train, batch_norm_train_portable};
 pub use conv::{conv2d, conv_add_relu6, conv_affine, task_head};
 pub use cross_entropy::{cross_entropy, cross_entropy_portable, upsampled_cross_entropy};
 pub use crp::crp_depthwise;
+pub use inverted_residual::{fused_runs, inverted_residual, set_fusion, ConvAffine, Fusion};
 pub use max_pool::max_pool_5x5;
 pub use precision::{precision, set_precision, Bf16Path, Precision};
 pub use relu6::relu6;

@@ -62,8 +62,25 @@ impl InvertedResidual {
         Self { expand: self.expand.fold(), depthwise: self.depthwise.fold(), project: self.project.fold(), residual: self.residual }
     }
 
-    /// `[B, cin, H, W]` → `[B, cout, ⌈H/s⌉, ⌈W/s⌉]`.
+    /// `[B, cin, H, W]` → `[B, cout, ⌈H/s⌉, ⌈W/s⌉]`. In f32 inference on the CPU (unfolded
+    /// BatchNorms), a block whose expanded tensor is large runs as one fused kernel
+    /// (`kernels::inverted_residual`), to the bit what the layers compute one after the other.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let layers = [&self.expand, &self.depthwise, &self.project];
+        let x = if !x.device().is_autodiff() && layers.iter().all(|l| !l.folded) && self.expand.relu6 && self.depthwise.relu6 && !self.project.relu6 {
+            let device = x.device();
+            fn affine<'a>(l: &'a ConvBn, device: &Device) -> crate::kernels::ConvAffine<'a> {
+                let (scale, shift) = l.bn.inference_affine(device);
+                crate::kernels::ConvAffine { conv: &l.conv, scale, shift }
+            }
+            let [e, d, p] = layers.map(|l| affine(l, &device));
+            match crate::kernels::inverted_residual(x, e, d, p, self.residual) {
+                Ok(y) => return y,
+                Err(x) => x,
+            }
+        } else {
+            x
+        };
         let y = self.project.forward(self.depthwise.forward(self.expand.forward(x.clone())));
         if self.residual { x + y } else { y }
     }

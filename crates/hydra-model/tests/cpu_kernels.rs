@@ -312,3 +312,72 @@ fn fused_conv_add_relu6_equals_the_separate_operations() {
         assert!(fused.iter().any(|&v| v == 6.0) && fused.iter().any(|&v| v == 0.0), "both clamps are exercised");
     }
 }
+
+/// MobileNetV2's inverted residual block fused per band of rows gives exactly what its three
+/// layers give one after the other: single blocks (both strides, residual or not, several
+/// images, BatchNorm statistics far from the identity so that ReLU6 clamps both ends), and the
+/// trained fixture network's outputs with the default fusion against none; with every block
+/// fused, within a bound.
+#[test]
+fn fused_inverted_residual_blocks_equal_their_layers() {
+    use burn::module::{Param, RunningState};
+    use hydra_model::conv_bn::ConvBn;
+    use hydra_model::inverted_residual::InvertedResidualConfig;
+    use hydra_model::kernels::{fused_runs, set_fusion, Fusion};
+    let device = Device::flex();
+    let with = |f: Fusion, run: &dyn Fn() -> Vec<Vec<f32>>| {
+        set_fusion(f);
+        let before = fused_runs();
+        let out = run();
+        set_fusion(Fusion::Auto);
+        (out, fused_runs() - before)
+    };
+    let stats = |n: usize, seed: u64, lo: f32, hi: f32| {
+        Tensor::<1>::from_data(TensorData::new((0..n).map(|i| lo + (hi - lo) * (((i as u64 * 7919 + seed) % 97) as f32 / 97.0)).collect::<Vec<f32>>(), [n]), &device)
+    };
+    let perturb = |cb: &mut ConvBn, seed: u64| {
+        let c = cb.bn.gamma.dims()[0];
+        cb.bn.gamma = Param::from_tensor(stats(c, seed, 0.5, 40.0));
+        cb.bn.beta = Param::from_tensor(stats(c, seed + 1, -1.0, 1.0));
+        cb.bn.running_mean = RunningState::new(stats(c, seed + 2, -0.01, 0.01));
+        cb.bn.running_var = RunningState::new(stats(c, seed + 3, 1e-4, 1e-2));
+    };
+    for (cin, cout, t, stride, b, h, w) in [(8, 8, 6, 1, 2, 17, 23), (16, 24, 6, 2, 1, 30, 41), (6, 6, 1, 1, 1, 1, 5), (12, 10, 4, 2, 3, 9, 8)] {
+        let mut block = InvertedResidualConfig::new(cin, cout, t, stride).init(&device);
+        perturb(&mut block.expand, 10);
+        perturb(&mut block.depthwise, 20);
+        perturb(&mut block.project, 30);
+        let x = hydra_testkit::random::<4>([b, cin, h, w], Distribution::Normal(0.0, 1.0), line!() as u64 + h as u64, &device);
+        let run = || vec![vec4(block.forward(x.clone()))];
+        let ((fused, n_fused), (layers, n_layers)) = (with(Fusion::Always, &run), with(Fusion::Never, &run));
+        let case = format!("{cin}->{cout} t {t} s {stride} [{b}, {h}, {w}]");
+        assert!(n_fused >= 1 && n_layers == 0, "{case}: fused runs {n_fused} / {n_layers}");
+        assert!(fused[0].iter().zip(&layers[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{case}");
+        if t > 1 {
+            // The expansion's ReLU6 clamped at both ends somewhere (checked on its own output).
+            let e = vec4(block.expand.forward(x.clone()));
+            assert!(e.iter().any(|&v| v == 6.0) && e.iter().any(|&v| v == 0.0), "{case}: ReLU6 clamps both ends");
+        }
+    }
+    // The trained network at 480×640: the blocks the default fuses (the expanded tensor large)
+    // give its outputs to the bit.
+    let (net, _) = hydra_model::weights::load_model(&common::fixtures().join("../trained/synthetic6.bpk"), None, &device).unwrap();
+    let outputs = |x: &Tensor<4>| {
+        let o = net.forward(x.clone());
+        vec![vec4(o.segm.unwrap()), vec4(o.depth.unwrap())]
+    };
+    let x = hydra_testkit::random::<4>([1, 3, 480, 640], Distribution::Normal(0.0, 1.0), 7, &device);
+    let ((auto, n_auto), (layers, _)) = (with(Fusion::Auto, &|| outputs(&x)), with(Fusion::Never, &|| outputs(&x)));
+    assert!(n_auto >= 7, "the seven blocks at 60×80 and above fused: {n_auto}");
+    for (task, (a, b)) in ["segm", "depth"].iter().zip(auto.iter().zip(&layers)) {
+        assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()), "{task} differs with the large blocks fused");
+    }
+    // Every block fused, the small ones too: where an unfused product of a small plane runs
+    // over more than 512 inputs (split by output channels), gemm's sums differ in the last
+    // bits; the outputs stay within a few ulps' effect.
+    let x = hydra_testkit::random::<4>([1, 3, 96, 128], Distribution::Normal(0.0, 1.0), 8, &device);
+    let ((all, n_all), (layers, _)) = (with(Fusion::Always, &|| outputs(&x)), with(Fusion::Never, &|| outputs(&x)));
+    assert!(n_all >= 17, "every block of the encoder fused: {n_all}");
+    close_rel(&all[0], &layers[0], 1e-4, "segm, every block fused");
+    close_rel(&all[1], &layers[1], 1e-4, "depth, every block fused");
+}

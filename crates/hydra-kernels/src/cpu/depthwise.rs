@@ -22,11 +22,18 @@ pub fn dw_out(n: usize, s: usize) -> usize {
 /// stride-2 row is a contiguous slice.
 #[inline(always)]
 pub(crate) fn dw_padded_row(x: &[f32], [h, wd]: [usize; 2], p: usize, s: usize, dst: &mut [f32]) {
+    dw_padded_band_row(x, 0, [h, wd], p, s, dst)
+}
+
+/// [`dw_padded_row`] for a band of the plane: `band` holds input rows `first`, `first + 1`, …
+/// (each `W` long) and must hold row `p − 1` when `p` is not a padding row.
+#[inline(always)]
+pub(crate) fn dw_padded_band_row(band: &[f32], first: usize, [h, wd]: [usize; 2], p: usize, s: usize, dst: &mut [f32]) {
     if p == 0 || p > h {
         dst.fill(0.0);
         return;
     }
-    let row = &x[(p - 1) * wd..p * wd];
+    let row = &band[(p - 1 - first) * wd..(p - first) * wd];
     if s == 1 {
         dst[0] = 0.0;
         dst[wd + 1] = 0.0;
@@ -65,25 +72,37 @@ pub(crate) fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3
     }
 }
 
-multiversion!(dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [MaybeUninit<f32>]) {
-    let [h, wd] = hw;
-    let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
+fn dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [MaybeUninit<f32>]) {
+    dw3x3_band(x, 0, hw, w, s, 0..dw_out(hw[0], s), out)
+}
+
+/// The padded-row slot size of a plane `W` wide at stride `s` (see [`dw_padded_row`]).
+fn dw_slot(wd: usize, s: usize) -> usize {
+    if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) }
+}
+
+multiversion!(pub(crate) dw3x3_band(band: &[f32], first: usize, hw: [usize; 2], w: &[f32], s: usize, rows: std::ops::Range<usize>, out: &mut [MaybeUninit<f32>]) {
+    // Output rows `rows` of one channel's depthwise 3×3 convolution into `out` (row `oy` at
+    // `(oy − rows.start) · W'`), from `band`, which holds input rows `first ..` (every row the
+    // output rows read: `rows.start · s − 1 ..= (rows.end − 1) · s + 1`, within the plane).
+    let [_, wd] = hw;
+    let ow = dw_out(wd, s);
     // A ring of three padded rows: each input row is read once.
-    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    let slot = dw_slot(wd, s);
     let mut ring = vec![0f32; 3 * slot];
-    let mut next = 0;
+    let mut next = rows.start * s;
     let k: [f32; 9] = w[..9].try_into().expect("3×3 weights");
-    for oy in 0..oh {
+    for oy in rows.clone() {
         let top = oy * s;
         while next <= top + 2 {
-            dw_padded_row(x, hw, next, s, &mut ring[(next % 3) * slot..(next % 3 + 1) * slot]);
+            dw_padded_band_row(band, first, hw, next, s, &mut ring[(next % 3) * slot..(next % 3 + 1) * slot]);
             next += 1;
         }
         let row = |ky: usize| &ring[((top + ky) % 3) * slot..((top + ky) % 3 + 1) * slot];
         let [a0, a1, a2] = dw_taps(row(0), s, wd, ow);
         let [b0, b1, b2] = dw_taps(row(1), s, wd, ow);
         let [c0, c1, c2] = dw_taps(row(2), s, wd, ow);
-        let o = &mut out[oy * ow..(oy + 1) * ow];
+        let o = &mut out[(oy - rows.start) * ow..(oy - rows.start + 1) * ow];
         // The nine products accumulated in tap order (row-major) from zero, each with one
         // fused multiply-add, as one pass that writes every output of the row: oneDNN's order,
         // so the result is PyTorch's to the bit.
@@ -107,7 +126,7 @@ multiversion!(dw3x3_dx_plane(dy: &[f32], hw: [usize; 2], w: &[f32], s: usize, dx
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
     // Padded gradient rows, one per input row plus the two padding rows, in the layout of
     // `dw_padded_row` (even/odd columns apart for stride 2) so that every update is contiguous.
-    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    let slot = dw_slot(wd, s);
     let half = (wd + 2).div_ceil(2);
     let mut acc = vec![0f32; (h + 2) * slot];
     for oy in 0..oh {
@@ -171,7 +190,7 @@ fn dot3_into(g: &[f32], taps: [&[f32]; 3], lanes: &mut [[f32; 16]]) {
 multiversion!(dw3x3_dw_plane(x: &[f32], dy: &[f32], hw: [usize; 2], s: usize, dw: &mut [f64]) {
     let [h, wd] = hw;
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
+    let slot = dw_slot(wd, s);
     let mut ring = vec![0f32; 3 * slot];
     // Per tap, 16 f32 lanes for the whole plane (a plane has at most a few thousand products
     // per lane), summed in f64 at the end.

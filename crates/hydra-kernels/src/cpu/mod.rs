@@ -15,6 +15,8 @@
 //!   `conv3x3_few_inputs`: the dense convolutions (with the `flex` feature: they use `gemm`);
 //! - [`bf16`], [`conv1x1_bf16`] with [`amx`] and [`dpbf16`]: the dense 1×1 convolution of
 //!   inference in bf16 (`crate::precision`);
+//! - `inverted_residual`: MobileNetV2's block of inference fused per band of rows (expansion,
+//!   depthwise, projection) so that the expanded tensor stays in cache;
 //! - `buffers`: what several of them share.
 
 pub mod affine;
@@ -34,6 +36,8 @@ pub mod conv3x3;
 pub mod conv3x3_few_inputs;
 pub mod crp;
 pub mod depthwise;
+#[cfg(feature = "flex")]
+pub mod inverted_residual;
 #[cfg(target_arch = "x86_64")]
 pub mod dpbf16;
 pub mod max_pool;

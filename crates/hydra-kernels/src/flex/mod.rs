@@ -22,6 +22,7 @@ mod conv3x3;
 mod cross_entropy;
 mod crp;
 mod depthwise;
+mod inverted_residual;
 mod max_pool;
 mod relu6;
 mod tensors;
@@ -71,6 +72,19 @@ pub trait HydraKernels: Backend {
     /// Depthwise Chained Residual Pooling without bias: `x [B, C, H, W]`, `w [stages, C]`;
     /// `top = x; per stage: top = maxpool5(top) · w[s]; x = x + top`.
     fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// MobileNetV2's inverted residual block of inference: 1×1 expansion `ew [mid, Cin, 1, 1]`
+    /// with its BatchNorm (`es`, `eh` `[mid]`) and ReLU6, depthwise 3×3 `dw [mid, 1, 3, 3]`
+    /// (stride `stride`, padding 1) with `ds`, `dh` and ReLU6, 1×1 projection `pw [Cout, mid,
+    /// 1, 1]` with `ps`, `ph`, plus `x` if `residual`: `x [B, Cin, H, W]` → `[B, Cout, H', W']`.
+    /// Fused per band of rows on the CPU.
+    #[allow(clippy::too_many_arguments)]
+    fn inverted_residual(
+        x: FloatTensor<Self>,
+        ew: FloatTensor<Self>, es: FloatTensor<Self>, eh: FloatTensor<Self>,
+        dw: FloatTensor<Self>, ds: FloatTensor<Self>, dh: FloatTensor<Self>,
+        pw: FloatTensor<Self>, ps: FloatTensor<Self>, ph: FloatTensor<Self>,
+        stride: usize, residual: bool,
+    ) -> FloatTensor<Self>;
 }
 /// Autodiff over burn-flex with the checkpointing strategy `C`.
 type Ad<C> = Autodiff<Flex, C>;
@@ -139,6 +153,16 @@ impl HydraKernels for Flex {
     fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         crp::crp_depthwise(x, w)
     }
+
+    fn inverted_residual(
+        x: FloatTensor<Self>,
+        ew: FloatTensor<Self>, es: FloatTensor<Self>, eh: FloatTensor<Self>,
+        dw: FloatTensor<Self>, ds: FloatTensor<Self>, dh: FloatTensor<Self>,
+        pw: FloatTensor<Self>, ps: FloatTensor<Self>, ph: FloatTensor<Self>,
+        stride: usize, residual: bool,
+    ) -> FloatTensor<Self> {
+        inverted_residual::inverted_residual(x, [(ew, es, eh), (dw, ds, dh), (pw, ps, ph)], stride, residual)
+    }
 }
 
 impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
@@ -204,5 +228,15 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
 
     fn crp_depthwise(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         crp::crp_depthwise_autodiff::<C>(x, w)
+    }
+
+    fn inverted_residual(
+        x: FloatTensor<Self>,
+        ew: FloatTensor<Self>, es: FloatTensor<Self>, eh: FloatTensor<Self>,
+        dw: FloatTensor<Self>, ds: FloatTensor<Self>, dh: FloatTensor<Self>,
+        pw: FloatTensor<Self>, ps: FloatTensor<Self>, ph: FloatTensor<Self>,
+        stride: usize, residual: bool,
+    ) -> FloatTensor<Self> {
+        inverted_residual::inverted_residual_autodiff::<C>(x, [(ew, es, eh), (dw, ds, dh), (pw, ps, ph)], stride, residual)
     }
 }
