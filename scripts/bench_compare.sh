@@ -20,6 +20,7 @@ BF16=$($H bench infer --size 64x64 --repeats 1 --warmup 0 --precision bf16 >/dev
 for round in $(seq "$ROUNDS"); do
     echo "== round $round: inference 480x640, batch 1"
     $H bench infer --repeats 9 | tail -1
+    $H bench infer --repeats 9 --no-fuse | tail -1
     $PY scripts/bench_torch.py ort --repeats 15 --threads 2 2>/dev/null | tail -1
     $PY scripts/bench_torch.py infer --compile --warmup 3 --repeats 9 --threads 2 2>/dev/null | tail -1
     [ "$round" = 1 ] && $PY scripts/bench_torch.py infer --repeats 7 --threads 2

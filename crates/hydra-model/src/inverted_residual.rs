@@ -69,12 +69,8 @@ impl InvertedResidual {
         let layers = [&self.expand, &self.depthwise, &self.project];
         let x = if !x.device().is_autodiff() && layers.iter().all(|l| !l.folded) && self.expand.relu6 && self.depthwise.relu6 && !self.project.relu6 {
             let device = x.device();
-            fn affine<'a>(l: &'a ConvBn, device: &Device) -> crate::kernels::ConvAffine<'a> {
-                let (scale, shift) = l.bn.inference_affine(device);
-                crate::kernels::ConvAffine { conv: &l.conv, scale, shift }
-            }
-            let [e, d, p] = layers.map(|l| affine(l, &device));
-            match crate::kernels::inverted_residual(x, e, d, p, self.residual) {
+            let affine = || layers.map(|l| l.bn.inference_affine(&device));
+            match crate::kernels::inverted_residual(x, layers.map(|l| &l.conv), affine, self.residual) {
                 Ok(y) => return y,
                 Err(x) => x,
             }

@@ -53,6 +53,10 @@ pub struct Args {
     /// Inference with BatchNorm folded into the convolutions.
     #[arg(long)]
     fold_bn: bool,
+    /// Inference with every inverted residual block run as its three layers (by default the
+    /// large blocks run fused per band of rows): to measure the fused blocks.
+    #[arg(long)]
+    no_fuse: bool,
     /// Inference: arithmetic of the 1×1 convolutions, f32 or bf16 (CPU with AMX-BF16 or
     /// AVX512-BF16).
     #[arg(long, default_value = "f32")]
@@ -98,6 +102,9 @@ fn check_limits(a: &Args, batch: usize, h: usize, w: usize) -> Result<()> {
     if a.precision != "f32" && a.what != What::Infer {
         anyhow::bail!("--precision is for `hydra bench infer` (training computes in f32)");
     }
+    if a.no_fuse && a.what != What::Infer {
+        anyhow::bail!("--no-fuse is for `hydra bench infer` (training runs the layers one by one)");
+    }
     if a.rep_grad && a.weighting.is_none() {
         anyhow::bail!("--rep-grad needs --weighting with a gradient method");
     }
@@ -131,8 +138,12 @@ pub fn run(a: Args) -> Result<()> {
             let device = super::device(&a.backend)?;
             let precision = super::set_precision(&a.precision, &[&a.backend])?;
             println!("precision {precision}");
+            if a.no_fuse {
+                hydra_model::kernels::set_fusion(hydra_model::kernels::Fusion::Never);
+            }
             let t = bench::inference(&device, a.classes, batch, [h, w], a.warmup, a.repeats, a.fold_bn);
-            let suffix = format!("{}{}", if a.fold_bn { "_foldbn" } else { "" }, if a.precision == "bf16" { "_bf16" } else { "" });
+            println!("inverted residual blocks fused: {} runs", hydra_model::kernels::fused_runs());
+            let suffix = format!("{}{}{}", if a.fold_bn { "_foldbn" } else { "" }, if a.precision == "bf16" { "_bf16" } else { "" }, if a.no_fuse { "_nofuse" } else { "" });
             report(&format!("infer_{h}x{w}_b{batch}{suffix}"), &t, batch as f64, "images")
         }
         What::Train => {
