@@ -89,17 +89,32 @@ pub fn inverted_residual(x: &[f32], block: Block, expand: Layer, depthwise: Laye
     let segs = oh.div_ceil(seg_rows);
     let mut out: Vec<f32> = Vec::with_capacity(total);
     let op = out.as_mut_ptr() as usize;
+    // The tasks' buffers, allocated here (by the calling thread, whose allocator arena the
+    // rest of the network reuses: allocated by the workers, they stayed in their arenas and
+    // raised the peak memory by 2–5 MB), one per thread, passed from task to task.
+    let cap = (band - 1) * s + 3;
+    let scratch = || Scratch { e: vec![0f32; mid * cap * wd], d: vec![MaybeUninit::uninit(); mid * band * ow] };
+    let pool = std::sync::Mutex::new((0..rayon::current_num_threads().min(b * segs)).map(|_| scratch()).collect::<Vec<_>>());
     (0..b * segs).into_par_iter().for_each(|t| {
         let (i, g) = (t / segs, t % segs);
         let rows = g * seg_rows..((g + 1) * seg_rows).min(oh);
         let xi = &x[i * cin * h * wd..(i + 1) * cin * h * wd];
+        let mut buffers = pool.lock().expect("no task panics holding the pool").pop().unwrap_or_else(scratch);
         // SAFETY: image i's output block, of which this task writes rows `rows` of every
         // channel only (disjoint between tasks); inside the allocation of `total` values.
-        unsafe { segment(xi, block, [expand, depthwise, project], rows, band, (op as *mut f32).add(i * cout * oh * ow)) };
+        unsafe { segment(xi, block, [expand, depthwise, project], rows, band, &mut buffers, (op as *mut f32).add(i * cout * oh * ow)) };
+        pool.lock().expect("no task panics holding the pool").push(buffers);
     });
     // SAFETY: the segments cover every output row of every channel of every image.
     unsafe { out.set_len(total) };
     out
+}
+
+/// A task's buffers: the expanded rows (`mid × cap × W`) and the depthwise output of a band
+/// (`mid × band × W'`).
+struct Scratch {
+    e: Vec<f32>,
+    d: Vec<MaybeUninit<f32>>,
 }
 
 /// Output rows `rows` of one image (`xi [Cin, H, W]`, output block at `dst`, `[cout, H', W']`),
@@ -108,13 +123,12 @@ pub fn inverted_residual(x: &[f32], block: Block, expand: Layer, depthwise: Laye
 /// # Safety
 /// `dst` must point to `cout · H' · W'` writable values, of which only rows `rows` of each
 /// channel are written here, by no one else at the same time.
-unsafe fn segment(xi: &[f32], block: Block, [expand, depthwise, project]: [Layer; 3], rows: std::ops::Range<usize>, band: usize, dst: *mut f32) {
+unsafe fn segment(xi: &[f32], block: Block, [expand, depthwise, project]: [Layer; 3], rows: std::ops::Range<usize>, band: usize, buffers: &mut Scratch, dst: *mut f32) {
     let Block { input: [_, cin, h, wd], mid, cout, stride: s, residual } = block;
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
     // Expanded rows lo .. hi of every channel, channel m at m · cap · W.
     let cap = (band - 1) * s + 3;
-    let mut e = vec![0f32; mid * cap * wd];
-    let mut d = vec![MaybeUninit::<f32>::uninit(); mid * band * ow];
+    let Scratch { e, d } = buffers;
     let (mut lo, mut hi) = (0, 0);
     let mut oy0 = rows.start;
     while oy0 < rows.end {
