@@ -72,6 +72,7 @@ pub(crate) fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3
     }
 }
 
+/// One channel plane's depthwise 3×3 convolution: [`dw3x3_band`] over the whole plane.
 fn dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [MaybeUninit<f32>]) {
     dw3x3_band(x, 0, hw, w, s, 0..dw_out(hw[0], s), out)
 }
