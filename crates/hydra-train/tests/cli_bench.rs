@@ -59,3 +59,24 @@ fn hydra_cpu_level_narrows_the_kernels_path() {
         assert!(text(&o).0.contains(&format!("hydra CPU kernels {want}")), "{level:?}: {}", text(&o).0);
     }
 }
+
+/// `bench infer` says how many inverted residual blocks ran fused: some at 480×640 by default,
+/// none with `--no-fuse` (named `_nofuse`); `--no-fuse` on a training step is refused.
+#[test]
+fn no_fuse_runs_every_block_as_its_layers() {
+    let fused = |o: &std::process::Output| -> u64 {
+        let out = text(o).0;
+        let line = out.lines().find(|l| l.starts_with("inverted residual blocks fused: ")).unwrap_or_else(|| panic!("no fused count: {out}"));
+        line.split_whitespace().nth(4).unwrap().parse().unwrap()
+    };
+    let args = ["bench", "infer", "--size", "480x640", "--warmup", "0", "--repeats", "1"];
+    let o = hydra_env(&args, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(fused(&o) > 0, "{}", text(&o).0);
+    let o = hydra_env(&[&args[..], &["--no-fuse"]].concat(), &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(fused(&o), 0, "{}", text(&o).0);
+    assert!(text(&o).0.contains("infer_480x640_b1_nofuse"), "{}", text(&o).0);
+    let o = hydra_env(&["bench", "train", "--size", "64x64", "--repeats", "1", "--no-fuse"], &[]);
+    assert!(!o.status.success() && text(&o).1.contains("--no-fuse is for `hydra bench infer`"), "{}", text(&o).1);
+}
