@@ -80,15 +80,20 @@ impl std::error::Error for Bf16Unsupported {}
 /// The bf16 paths this CPU offers, best first (AMX, then AVX512-BF16), under
 /// `HYDRA_CPU_LEVEL` but regardless of `HYDRA_BF16_PATH`; or why there is none.
 pub fn bf16_paths() -> Result<Vec<Bf16Path>, Bf16Unsupported> {
+    detected().clone()
+}
+
+/// What [`bf16_paths`] says, detected once and borrowed (the kernels ask at every call).
+pub(crate) fn detected() -> &'static Result<Vec<Bf16Path>, Bf16Unsupported> {
     static PATHS: OnceLock<Result<Vec<Bf16Path>, Bf16Unsupported>> = OnceLock::new();
-    PATHS.get_or_init(detect).clone()
+    PATHS.get_or_init(detect)
 }
 
 /// The path bf16 products take here: the best of [`bf16_paths`], or AVX512-BF16 under
 /// `HYDRA_BF16_PATH=avx512bf16` (read once).
 pub fn bf16_path() -> Result<Bf16Path, Bf16Unsupported> {
     static WANTS_DP: OnceLock<bool> = OnceLock::new();
-    let paths = bf16_paths()?;
+    let paths = detected().as_ref().map_err(Clone::clone)?;
     let wants_dp = *WANTS_DP.get_or_init(|| std::env::var("HYDRA_BF16_PATH").as_deref() == Ok("avx512bf16"));
     Ok(if wants_dp && paths.contains(&Bf16Path::Avx512Bf16) { Bf16Path::Avx512Bf16 } else { paths[0] })
 }

@@ -86,7 +86,7 @@ thread_local! {
 #[allow(clippy::too_many_arguments)]
 pub fn conv1x1_bf16(x: &[f32], w: &[f32], [b, cin, hw]: [usize; 3], cout: usize, epilogue: Epilogue, add_relu6: Option<&[f32]>, path: Bf16Path, weights: Bf16Weights) -> Vec<f32> {
     assert_conv1x1_sizes("conv1x1_bf16", x, w, [b, cin, hw], cout, epilogue, add_relu6);
-    assert!(crate::precision::bf16_paths().is_ok_and(|p| p.contains(&path)), "conv1x1_bf16: {} is not available on this CPU", path.name());
+    assert!(crate::precision::detected().as_ref().is_ok_and(|p| p.contains(&path)), "conv1x1_bf16: {} is not available on this CPU", path.name());
     let total = b * cout * hw;
     let mut out: Vec<f32> = Vec::with_capacity(total);
     if total == 0 {
