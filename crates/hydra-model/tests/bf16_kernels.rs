@@ -13,14 +13,11 @@ use hydra_model::kernels::precision::{bf16_paths, Bf16Path};
 
 /// Values in about [−2, 2] with some large and tiny ones, from a fixed seed.
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rng = hydra_core::rng::SplitMix64::new(seed);
     (0..n)
         .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let u = (s >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0;
-            (u * if s % 11 == 0 { 300.0 } else if s % 13 == 0 { 1e-3 } else { 1.0 }) as f32
+            let u = rng.range(-2.0, 2.0);
+            (u * match rng.below(143) { 0..=12 => 300.0, 13..=23 => 1e-3, _ => 1.0 }) as f32
         })
         .collect()
 }
