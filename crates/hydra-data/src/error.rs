@@ -44,12 +44,6 @@ impl DataError {
 
     /// A content error for `path`.
     pub fn bad_file(path: impl AsRef<Path>, detail: impl Into<String>) -> Self {
-        Self::BadFile { path: path.as_ref().to_path_buf(), detail: one_line(&detail.into()) }
+        Self::BadFile { path: path.as_ref().to_path_buf(), detail: hydra_core::text::one_line(&detail.into()) }
     }
-}
-
-/// `text` on one line: control characters (a damaged file's text may hold any, newlines
-/// included) escaped, so that every refusal stays one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

@@ -72,7 +72,7 @@ fn dtype(descr: &str) -> Result<(char, char, usize), String> {
 /// bytes present) before anything is allocated. A refusal is one line (the header's text,
 /// which it may quote, can hold any character).
 pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
-    parse_bytes(bytes).map_err(|e| crate::error::one_line(&e))
+    parse_bytes(bytes).map_err(|e| hydra_core::text::one_line(&e))
 }
 
 fn parse_bytes(bytes: &[u8]) -> Result<NpyArray, String> {

@@ -2,7 +2,7 @@
 //! per band of rows so that the expanded tensor never leaves the cache
 //! ([`crate::cpu::inverted_residual`]).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
@@ -19,7 +19,7 @@ pub enum Fusion {
 }
 
 static FUSION: AtomicU8 = AtomicU8::new(0);
-static FUSED_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static FUSED_RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// How many blocks the fused kernel has run in this process (for tests and measurements to
 /// know which path ran).

@@ -62,12 +62,6 @@ impl WeightsError {
 
     /// A damaged-file error; `detail` is put on one line (it may quote names read from the file).
     pub(crate) fn corrupt(path: impl Into<PathBuf>, format: &'static str, detail: impl Into<String>) -> Self {
-        Self::Corrupt { path: path.into(), format, detail: one_line(&detail.into()) }
+        Self::Corrupt { path: path.into(), format, detail: hydra_core::text::one_line(&detail.into()) }
     }
-}
-
-/// `text` on one line: control characters (a damaged file's keys and names may hold any,
-/// newlines included) escaped, so that every refusal stays one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

@@ -28,7 +28,8 @@ pub mod zip;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{one_line, WeightsError};
+use crate::error::WeightsError;
+use hydra_core::text::one_line;
 use crate::fsio::{read_input, write_atomic};
 use crate::hydranet::{HydraNet, HydraNetConfig, Task};
 use crate::state::{LoadReport, ReferenceKeys, StateDict, StateLoader};

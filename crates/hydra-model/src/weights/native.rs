@@ -12,7 +12,7 @@ use burn_pack::{Bytes, DType, Error as PackError, Reader, Tensor as PackTensor, 
 
 use super::checksum::{self, Checksum};
 use crate::state::{RawTensor, StateDict, TensorValues};
-use crate::error::one_line;
+use hydra_core::text::one_line;
 
 /// File extension of the native format.
 pub const EXTENSION: &str = "bpk";
