@@ -146,3 +146,25 @@ pub fn set_precision(p: Precision) -> Result<(), Bf16Unsupported> {
 pub fn precision() -> Precision {
     if PRECISION.load(Ordering::Relaxed) == Precision::Bf16 as u8 { Precision::Bf16 } else { Precision::F32 }
 }
+
+/// Where bf16 products take AVX512-BF16 and this core computes them slower than f32 ones
+/// (`cpu::dot_rate`, measured once, ~2 ms), a line that says so with the two rates, for the
+/// user who asked for bf16 to be faster; `None` on AMX, or where bf16 products are faster.
+pub fn bf16_speed_note() -> Option<String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static RATES: OnceLock<Option<crate::cpu::dot_rate::DotRates>> = OnceLock::new();
+        if bf16_path().ok()? != Bf16Path::Avx512Bf16 {
+            return None;
+        }
+        let r = (*RATES.get_or_init(crate::cpu::dot_rate::measure))?;
+        r.bf16_slower().then(|| {
+            format!(
+                "note: this CPU computes {:.0} bf16 products/ns by AVX512-BF16 against {:.0} f32 products/ns by FMA (one core), so bf16 inference is slower than f32 here; AMX makes it faster",
+                r.bf16_dot, r.f32_fma
+            )
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}

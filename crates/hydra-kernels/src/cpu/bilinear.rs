@@ -7,16 +7,19 @@
 
 use rayon::prelude::*;
 
+use super::buffers::{assume_init_mut, par_uninit};
 use crate::resize::linear_taps;
 
 /// Bilinear resize of `planes` planes `[h, w]` → `[oh, ow]` (`align_corners = false`).
 pub fn bilinear(x: &[f32], planes: usize, [h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Vec<f32> {
     let taps = Taps::new([h, w], [oh, ow]);
-    let mut out = vec![0f32; planes * oh * ow];
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
-        bilinear_plane(&x[p * h * w..(p + 1) * h * w], &taps, o);
-    });
-    out
+    // SAFETY: each chunk is one output plane, and `bilinear_plane` writes all its `oh` rows of
+    // `ow` values (`blend_row` assigns every element of its row).
+    unsafe {
+        par_uninit(planes * oh * ow, oh * ow, |p, o| {
+            bilinear_plane(&x[p * h * w..(p + 1) * h * w], &taps, assume_init_mut(o));
+        })
+    }
 }
 
 /// Interpolation taps of one resize `[h, w]` → `[oh, ow]`: for every output row (`h*`) and
@@ -93,13 +96,30 @@ impl Taps {
     }
 }
 
-multiversion!(bilinear_plane(plane: &[f32], t: &Taps, o: &mut [f32]) {
-    let [[h, _], [oh, ow]] = t.sizes;
+thread_local! {
+    /// Each thread's width-interpolated plane, kept from plane to plane (`widen` writes every
+    /// element before `blend_row` reads it).
+    static WIDENED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn bilinear_plane(plane: &[f32], t: &Taps, o: &mut [f32]) {
+    let [[h, _], [_, ow]] = t.sizes;
+    WIDENED.with_borrow_mut(|tmp| {
+        if tmp.len() < h * ow {
+            tmp.resize(h * ow, 0.0);
+        }
+        bilinear_plane_with(plane, t, o, &mut tmp[..h * ow]);
+    });
+}
+
+// Its own vectorised entry point: the thread-local's closure does not inherit the caller's
+// target features.
+multiversion!(bilinear_plane_with(plane: &[f32], t: &Taps, o: &mut [f32], tmp: &mut [f32]) {
+    let oh = t.sizes[1][0];
     // Width pass into a [h, ow] buffer, then the height pass.
-    let mut tmp = vec![0f32; h * ow];
-    t.widen(plane, &mut tmp);
-    for (i, out) in o.chunks_exact_mut(ow).enumerate().take(oh) {
-        t.blend_row(&tmp, i, out);
+    t.widen(plane, tmp);
+    for (i, out) in o.chunks_exact_mut(t.sizes[1][1]).enumerate().take(oh) {
+        t.blend_row(tmp, i, out);
     }
 });
 

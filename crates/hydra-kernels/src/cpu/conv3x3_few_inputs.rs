@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::buffers::assume_init_mut;
 use super::depthwise::{dw_out, dw_padded_row, dw_taps};
 
 /// Dense 3×3 convolution, padding 1, stride `s` (1 or 2), no bias, for few input channels
@@ -18,12 +19,14 @@ use super::depthwise::{dw_out, dw_padded_row, dw_taps};
 pub fn conv3x3_few_inputs(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, s: usize) -> Vec<f32> {
     assert!(s == 1 || s == 2, "conv3x3_few_inputs: stride {s}");
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
-    let mut out = vec![0.0f32; b * cout * oh * ow];
-    if out.is_empty() || cin == 0 {
-        return out;
+    let (total, per_image) = (b * cout * oh * ow, cout * oh * ow);
+    if total == 0 || cin == 0 {
+        return vec![0.0f32; total];
     }
     let slot = if s == 1 { wd + 2 } else { 2 * (wd + 2).div_ceil(2) };
-    for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * oh * ow)) {
+    // The output is written whole, image after image, never zero-filled first.
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    for xi in x.chunks(cin * h * wd).take(b) {
         // rows[(p · cin + c) · slot ..]: padded row p of channel c.
         let mut rows = vec![0.0f32; (h + 2) * cin * slot];
         rows.par_chunks_mut(cin * slot).enumerate().for_each(|(p, r)| {
@@ -31,9 +34,13 @@ pub fn conv3x3_few_inputs(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cou
                 dw_padded_row(&xi[c * h * wd..(c + 1) * h * wd], [h, wd], p, s, dst);
             }
         });
-        oi.par_chunks_mut(oh * ow).enumerate().for_each(|(o, plane)| {
-            few_inputs_plane(&rows, &w[o * cin * 9..(o + 1) * cin * 9], [cin, wd, ow, slot, s], plane);
+        out.spare_capacity_mut()[..per_image].par_chunks_mut(oh * ow).enumerate().for_each(|(o, plane)| {
+            // SAFETY: `few_inputs_plane` writes every value of the plane (its `oh` rows of `ow`).
+            few_inputs_plane(&rows, &w[o * cin * 9..(o + 1) * cin * 9], [cin, wd, ow, slot, s], unsafe { assume_init_mut(plane) });
         });
+        // SAFETY: this image's `cout` planes, after the `len` values already written, are
+        // written whole above.
+        unsafe { out.set_len(out.len() + per_image) };
     }
     out
 }

@@ -17,17 +17,28 @@ pub fn crp_depthwise_in_place(x: &mut [f32], weights: &[Vec<f32>], c: usize, h: 
     }
     x.par_chunks_mut(n).enumerate().for_each(|(p, acc)| {
         let ch = p % c;
-        let mut top = acc.to_vec();
-        let mut pooled = vec![0f32; n];
-        for ws in weights {
-            if has_nan(&top) {
-                pool_plane_nan(&top, h, w, &mut pooled, None);
-            } else {
-                pool_plane_fast(&top, h, w, &mut pooled, None);
+        SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < 2 * n {
+                scratch.resize(2 * n, 0.0);
             }
-            scale_add_plane(&pooled, ws[ch], &mut top, acc);
-        }
+            let (top, pooled) = scratch[..2 * n].split_at_mut(n);
+            top.copy_from_slice(acc);
+            for ws in weights {
+                if has_nan(top) {
+                    pool_plane_nan(top, h, w, pooled, None);
+                } else {
+                    pool_plane_fast(top, h, w, pooled, None);
+                }
+                scale_add_plane(pooled, ws[ch], top, acc);
+            }
+        });
     });
+}
+
+thread_local! {
+    /// Each thread's `top` and pooled planes, kept from plane to plane (every value is written
+    /// before it is read: `top` copied from the plane, `pooled` by the pool).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 multiversion!(scale_add_plane(pooled: &[f32], k: f32, top: &mut [f32], acc: &mut [f32]) {

@@ -14,7 +14,8 @@
 //! - [`depthwise`]: depthwise 3×3 convolutions; `conv1x1`, `conv3x3` (with `winograd`) and
 //!   `conv3x3_few_inputs`: the dense convolutions (with the `flex` feature: they use `gemm`);
 //! - [`bf16`], [`conv1x1_bf16`] with [`amx`] and [`dpbf16`]: the dense 1×1 convolution of
-//!   inference in bf16 (`crate::precision`);
+//!   inference in bf16 (`crate::precision`); [`dot_rate`]: how fast this core does f32 and
+//!   bf16 products;
 //! - `inverted_residual`: MobileNetV2's block of inference fused per band of rows (expansion,
 //!   depthwise, projection) so that the expanded tensor stays in cache;
 //! - `buffers`: what several of them share.
@@ -38,6 +39,8 @@ pub mod crp;
 pub mod depthwise;
 #[cfg(feature = "flex")]
 pub mod inverted_residual;
+#[cfg(target_arch = "x86_64")]
+pub mod dot_rate;
 #[cfg(target_arch = "x86_64")]
 pub mod dpbf16;
 pub mod max_pool;

@@ -101,7 +101,9 @@ pub fn device(backend: &str) -> Result<Device> {
 
 /// Sets the precision of inference for this process (`--precision`, `eval.precision`): `f32`,
 /// or `bf16` where every backend in use is the CPU's (flex) and the CPU has a bf16 path
-/// (AMX-BF16 or AVX512-BF16). Returns how it computes, for the user: `f32`, `bf16 (amx)`.
+/// (AMX-BF16 or AVX512-BF16). Returns how it computes, for the user: `f32`, `bf16 (amx)`; where
+/// bf16 is slower than f32 on this CPU (AVX512-BF16 products at a lower rate than f32 FMAs),
+/// says so on stderr.
 pub fn set_precision(name: &str, backends: &[&str]) -> Result<String> {
     use hydra_model::kernels::precision::{bf16_path, set_precision, Precision};
     let p = Precision::parse(name).with_context(|| format!("precision {name}: expected f32 or bf16"))?;
@@ -111,6 +113,11 @@ pub fn set_precision(name: &str, backends: &[&str]) -> Result<String> {
         }
     }
     set_precision(p).map_err(anyhow::Error::msg)?;
+    if p == Precision::Bf16 {
+        if let Some(note) = hydra_model::kernels::precision::bf16_speed_note() {
+            eprintln!("{note}");
+        }
+    }
     Ok(match p {
         Precision::F32 => "f32".into(),
         Precision::Bf16 => format!("bf16 ({})", bf16_path().map_err(anyhow::Error::msg)?.name()),
