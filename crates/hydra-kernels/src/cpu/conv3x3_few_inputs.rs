@@ -18,6 +18,7 @@ use super::depthwise::{dw_out, dw_padded_row, dw_taps};
 /// error against PyTorch's outputs (measured).
 pub fn conv3x3_few_inputs(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, s: usize) -> Vec<f32> {
     assert!(s == 1 || s == 2, "conv3x3_few_inputs: stride {s}");
+    assert_eq!(x.len(), b * cin * h * wd, "conv3x3_few_inputs: input size");
     let (oh, ow) = (dw_out(h, s), dw_out(wd, s));
     let (total, per_image) = (b * cout * oh * ow, cout * oh * ow);
     if total == 0 || cin == 0 {
