@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::buffers::{assume_init_mut, par_uninit};
+use super::buffers::{assume_init_mut, par_uninit, with_scratch};
 use crate::resize::linear_taps;
 
 /// Bilinear resize of `planes` planes `[h, w]` → `[oh, ow]` (`align_corners = false`).
@@ -104,12 +104,7 @@ thread_local! {
 
 fn bilinear_plane(plane: &[f32], t: &Taps, o: &mut [f32]) {
     let [[h, _], [_, ow]] = t.sizes;
-    WIDENED.with_borrow_mut(|tmp| {
-        if tmp.len() < h * ow {
-            tmp.resize(h * ow, 0.0);
-        }
-        bilinear_plane_with(plane, t, o, &mut tmp[..h * ow]);
-    });
+    with_scratch(&WIDENED, h * ow, |tmp| bilinear_plane_with(plane, t, o, tmp));
 }
 
 // Its own vectorised entry point: the thread-local's closure does not inherit the caller's

@@ -1,5 +1,5 @@
 //! Helpers shared by the host kernels: output buffers written in parallel without being
-//! zero-filled first, and the chunk size of the elementwise passes.
+//! zero-filled first, per-thread scratch buffers, and the chunk size of the elementwise passes.
 
 use std::mem::MaybeUninit;
 
@@ -32,4 +32,16 @@ pub(crate) unsafe fn par_uninit(total: usize, chunk: usize, write: impl Fn(usize
     // SAFETY: the chunks cover all `total` elements, and the caller's `write` initialised each.
     unsafe { out.set_len(total) };
     out
+}
+
+/// Runs `f` on the first `n` values of the calling thread's buffer `key`, grown as needed and
+/// kept from call to call (the scratch planes of the per-plane kernels). The values are what an
+/// earlier call left: `f` must write each before reading it. `f` must not use `key` again.
+pub(crate) fn with_scratch<R>(key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>, n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    key.with_borrow_mut(|v| {
+        if v.len() < n {
+            v.resize(n, 0.0);
+        }
+        f(&mut v[..n])
+    })
 }

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::buffers::with_scratch;
 use super::max_pool::{has_nan, pool_plane_fast, pool_plane_nan};
 
 /// The depthwise Chained Residual Pooling of inference, fused per channel plane (which stays
@@ -17,11 +18,8 @@ pub fn crp_depthwise_in_place(x: &mut [f32], weights: &[Vec<f32>], c: usize, h: 
     }
     x.par_chunks_mut(n).enumerate().for_each(|(p, acc)| {
         let ch = p % c;
-        SCRATCH.with_borrow_mut(|scratch| {
-            if scratch.len() < 2 * n {
-                scratch.resize(2 * n, 0.0);
-            }
-            let (top, pooled) = scratch[..2 * n].split_at_mut(n);
+        with_scratch(&SCRATCH, 2 * n, |scratch| {
+            let (top, pooled) = scratch.split_at_mut(n);
             top.copy_from_slice(acc);
             for ws in weights {
                 if has_nan(top) {

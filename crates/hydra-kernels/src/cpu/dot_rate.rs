@@ -48,36 +48,30 @@ macro_rules! twelve {
     };
 }
 
-/// `ITERATIONS` × 12 `vfmadd231ps`, in nanoseconds.
-#[target_feature(enable = "avx512f")]
-unsafe fn time_fma() -> f64 {
-    let t = Instant::now();
-    for _ in 0..ITERATIONS {
-        // SAFETY: register-only arithmetic on zmm0–11 (declared clobbered), inputs zmm30/31
-        // (whatever they hold; the values do not matter); AVX-512F is enabled.
-        unsafe {
-            asm!(twelve!("vfmadd231ps"), out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _, out("zmm5") _,
-                out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _, out("zmm30") _, out("zmm31") _,
-                options(nomem, nostack));
+/// `unsafe fn $name() -> f64`: `ITERATIONS` × 12 `$op` (compiled with `$features`), in
+/// nanoseconds.
+macro_rules! timed_loop {
+    ($name:ident, $features:literal, $op:literal) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name() -> f64 {
+            let t = Instant::now();
+            for _ in 0..ITERATIONS {
+                // SAFETY: register-only arithmetic on zmm0–11 (declared clobbered), inputs
+                // zmm30/31 (whatever they hold; the values do not matter); the instruction's
+                // features are enabled (the caller detected them).
+                unsafe {
+                    asm!(twelve!($op), out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _, out("zmm5") _,
+                        out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _, out("zmm30") _, out("zmm31") _,
+                        options(nomem, nostack));
+                }
+            }
+            t.elapsed().as_secs_f64() * 1e9
         }
-    }
-    t.elapsed().as_secs_f64() * 1e9
+    };
 }
 
-/// `ITERATIONS` × 12 `vdpbf16ps`, in nanoseconds.
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn time_dot() -> f64 {
-    let t = Instant::now();
-    for _ in 0..ITERATIONS {
-        // SAFETY: as in `time_fma`; AVX512-BF16 is enabled.
-        unsafe {
-            asm!(twelve!("vdpbf16ps"), out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _, out("zmm5") _,
-                out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _, out("zmm30") _, out("zmm31") _,
-                options(nomem, nostack));
-        }
-    }
-    t.elapsed().as_secs_f64() * 1e9
-}
+timed_loop!(time_fma, "avx512f", "vfmadd231ps");
+timed_loop!(time_dot, "avx512f,avx512bf16", "vdpbf16ps");
 
 /// The rates of this core, the best of 7 alternating runs of each loop (~2 ms in all); `None`
 /// on a CPU without AVX512-BF16.

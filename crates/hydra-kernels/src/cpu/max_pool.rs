@@ -6,6 +6,8 @@
 
 use rayon::prelude::*;
 
+use super::buffers::with_scratch;
+
 #[inline(always)]
 fn nan_max(a: f32, b: f32) -> (f32, bool) {
     // (max, whether b was taken): strictly greater or NaN takes b, so ties keep a (the first).
@@ -200,12 +202,7 @@ fn pool_plane_values(plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
         /// before it is read).
         static ROW_MAXIMA: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    ROW_MAXIMA.with_borrow_mut(|m| {
-        if m.len() < h * w {
-            m.resize(h * w, 0.0);
-        }
-        pool_plane_values_with(plane, h, w, out, &mut m[..h * w]);
-    });
+    with_scratch(&ROW_MAXIMA, h * w, |m| pool_plane_values_with(plane, h, w, out, m));
 }
 
 // Its own vectorised entry point: the thread-local's closure does not inherit the caller's
