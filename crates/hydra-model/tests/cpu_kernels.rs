@@ -268,6 +268,8 @@ fn fused_conv_batch_norm_equals_the_two_passes() {
         (8, 8, 3, 1, 8, true, 9, 11),
         (8, 8, 3, 2, 8, true, 10, 7),
         (5, 5, 3, 2, 5, false, 9, 12),
+        (5, 5, 3, 1, 5, false, 9, 12),
+        (4, 4, 3, 1, 4, true, 70, 60),
     ] {
         let mut cb = ConvBnConfig::new(cin, cout, k).with_stride(stride).with_groups(groups).with_relu6(relu6).init(&device);
         let stats = |seed: u64, lo: f32, hi: f32| {

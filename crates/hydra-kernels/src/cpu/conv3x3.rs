@@ -294,6 +294,8 @@ pub(super) mod tests {
         for &(dims, cout) in &[
             ([2, 5, 7, 9], 3), ([1, 1, 1, 1], 1), ([1, 3, 2, 17], 1), ([3, 16, 6, 5], 20), ([1, 3, 40, 70], 2), ([2, 6, 30, 80], 9),
             ([1, 8, 7, 9], 12), ([1, 5, 1, 1], 6), ([1, 5, 1, 6], 7), ([2, 3, 3, 1], 5), ([1, 64, 12, 16], 40),
+            // Wider than one block of tiles (160 columns): a second block that starts inside a row.
+            ([1, 3, 5, 203], 6), ([1, 2, 4, 322], 5),
         ] {
             let [b, cin, h, wd] = dims;
             let x = values(b * cin * h * wd, 1);
@@ -309,7 +311,7 @@ pub(super) mod tests {
     /// NaN included, on both forward paths (few outputs: direct; more: Winograd).
     #[test]
     fn fused_head_equals_its_steps() {
-        for &(dims, cout) in &[([2, 6, 7, 9], 3), ([1, 16, 30, 80], 9), ([1, 4, 1, 5], 1)] {
+        for &(dims, cout) in &[([2, 6, 7, 9], 3), ([1, 16, 30, 80], 9), ([1, 4, 1, 5], 1), ([1, 3, 4, 181], 6)] {
             let [b, cin, h, wd] = dims;
             let mut x: Vec<f32> = values(b * cin * h * wd, 3).iter().map(|v| v * 20.0).collect();
             x[h * wd + 2] = f32::NAN;

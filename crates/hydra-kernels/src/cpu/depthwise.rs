@@ -8,7 +8,8 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::affine::{affine_plane, Epilogue};
-use super::buffers::{assume_init_mut, par_uninit};
+use super::relu6::relu6_value;
+use super::buffers::{assume_init_mut, par_uninit, with_scratch};
 
 /// Output size of a 3×3 convolution with padding 1 and stride `s`.
 pub fn dw_out(n: usize, s: usize) -> usize {
@@ -72,10 +73,81 @@ pub(crate) fn dw_taps(row: &[f32], s: usize, wd: usize, ow: usize) -> [&[f32]; 3
     }
 }
 
-/// One channel plane's depthwise 3×3 convolution: [`dw3x3_band`] over the whole plane.
-fn dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, out: &mut [MaybeUninit<f32>]) {
-    dw3x3_band(x, 0, hw, w, s, 0..dw_out(hw[0], s), out)
+/// One channel plane's depthwise 3×3 convolution, then `affine` (`y · scale + shift`, ReLU6
+/// if asked, as [`affine_plane`]): [`dw3x3_small_plane`] for a small plane at stride 1,
+/// [`dw3x3_band`] over the whole plane otherwise.
+fn dw3x3_plane(x: &[f32], hw: [usize; 2], w: &[f32], s: usize, affine: Option<(f32, f32, bool)>, out: &mut [MaybeUninit<f32>]) {
+    let [h, wd] = hw;
+    if s == 1 && (h + 2) * (wd + 2) <= SMALL_PLANE {
+        // The scratch is taken here, outside the multiversioned kernel: a closure inside it
+        // would be compiled without its target features (no FMA instruction for `mul_add`).
+        let need = (h + 2) * (wd + 2) + (h - 1) * (wd + 2) + wd;
+        return with_scratch(&SMALL, need, |scratch| dw3x3_small_plane(x, hw, w, affine, scratch, out));
+    }
+    dw3x3_band(x, 0, hw, w, s, 0..dw_out(h, s), out);
+    if let Some((scale, shift, relu6)) = affine {
+        // SAFETY: dw3x3_band wrote every element of the plane.
+        affine_plane(unsafe { assume_init_mut(out) }, scale, shift, relu6);
+    }
 }
+
+/// Padded planes up to this many values (16 KB: L1) take [`dw3x3_small_plane`]: the late
+/// blocks' 30×40 and 15×20 planes, whose rows are one to three vectors long.
+const SMALL_PLANE: usize = 4096;
+
+thread_local! {
+    /// Each thread's padded plane and flat output for [`dw3x3_small_plane`] (every value is
+    /// written before it is read).
+    static SMALL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+multiversion!(dw3x3_small_plane(x: &[f32], hw: [usize; 2], w: &[f32], affine: Option<(f32, f32, bool)>, scratch: &mut [f32], out: &mut [MaybeUninit<f32>]) {
+    // Stride 1, the whole plane at once: the zero-padded plane P (rows W + 2 long) is written
+    // first, then output (y, x) is computed at flat index i = y·(W + 2) + x of one long loop
+    // whose tap (ky, kx) is P[i + ky·(W + 2) + kx] (the two columns past each row are computed
+    // and dropped). Row by row, a row of one or two vectors leaves the nine dependent
+    // multiply-adds of each output waiting on each other; one loop over the plane keeps many
+    // in flight. The same products in the same order as [`dw3x3_band`]: the same bits.
+    // `scratch`: at least (H + 2)·(W + 2) + (H − 1)·(W + 2) + W values.
+    let [h, wd] = hw;
+    let pw = wd + 2;
+    let n = (h - 1) * pw + wd;
+    {
+        let (p, flat) = scratch.split_at_mut((h + 2) * pw);
+        p[..pw].fill(0.0);
+        p[(h + 1) * pw..].fill(0.0);
+        for (y, row) in p[pw..(h + 1) * pw].chunks_exact_mut(pw).enumerate() {
+            row[0] = 0.0;
+            row[pw - 1] = 0.0;
+            for (d, &v) in row[1..=wd].iter_mut().zip(&x[y * wd..(y + 1) * wd]) {
+                *d = v;
+            }
+        }
+        let k: [f32; 9] = w[..9].try_into().expect("3×3 weights");
+        let t: [&[f32]; 9] = std::array::from_fn(|j| &p[(j / 3) * pw + j % 3..][..n]);
+        for (i, o) in flat[..n].iter_mut().enumerate() {
+            let mut acc = 0.0 + k[0] * t[0][i];
+            acc = k[1].mul_add(t[1][i], acc);
+            acc = k[2].mul_add(t[2][i], acc);
+            acc = k[3].mul_add(t[3][i], acc);
+            acc = k[4].mul_add(t[4][i], acc);
+            acc = k[5].mul_add(t[5][i], acc);
+            acc = k[6].mul_add(t[6][i], acc);
+            acc = k[7].mul_add(t[7][i], acc);
+            acc = k[8].mul_add(t[8][i], acc);
+            *o = acc;
+        }
+        // Each row out, through the epilogue on the way (the arithmetic of `affine_plane`).
+        for (y, o) in out[..h * wd].chunks_exact_mut(wd).enumerate() {
+            let row = &flat[y * pw..y * pw + wd];
+            match affine {
+                Some((scale, shift, true)) => o.iter_mut().zip(row).for_each(|(o, &v)| *o = MaybeUninit::new(relu6_value(v.mul_add(scale, shift)))),
+                Some((scale, shift, false)) => o.iter_mut().zip(row).for_each(|(o, &v)| *o = MaybeUninit::new(v.mul_add(scale, shift))),
+                None => o.iter_mut().zip(row).for_each(|(o, &v)| *o = MaybeUninit::new(v)),
+            }
+        }
+    }
+});
 
 /// The padded-row slot size of a plane `W` wide at stride `s` (see [`dw_padded_row`]).
 fn dw_slot(wd: usize, s: usize) -> usize {
@@ -227,11 +299,8 @@ pub fn depthwise3x3(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4], s: usize, e
     unsafe {
         par_uninit(b * c * oh * ow, oh * ow, |p, o| {
             let ch = p % c;
-            dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, o);
-            if let Some((scale, shift, relu6)) = epilogue {
-                // SAFETY: written just above.
-                affine_plane(assume_init_mut(o), scale[ch], shift[ch], relu6);
-            }
+            let affine = epilogue.map(|(scale, shift, relu6)| (scale[ch], shift[ch], relu6));
+            dw3x3_plane(&x[p * h * wd..(p + 1) * h * wd], [h, wd], &w[ch * 9..(ch + 1) * 9], s, affine, o);
         })
     }
 }

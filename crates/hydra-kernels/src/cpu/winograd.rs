@@ -54,25 +54,27 @@ pub fn conv(x: &[f32], u: &[f32], [cin, h, w]: [usize; 3], cout: usize, pre: Opt
     let per_row = tw.div_ceil(TILES);
     let out_ptr = out.as_mut_ptr() as usize;
     (0..th * per_row).into_par_iter().for_each_init(
-        || (vec![0f32; 16 * cin * TILES], vec![0f32; 16 * cout * TILES], vec![0f32; 5 * (2 * TILES + 2)]),
-        |(v, m, scratch), block| {
+        || (vec![0f32; 16 * cin * TILES], vec![0f32; 16 * cout * TILES], vec![0f32; 8 * (TILES + 1)]),
+        |(v, m, rows), block| {
             let (ty, t0) = (block / per_row, block % per_row * TILES);
             let tb = TILES.min(tw - t0);
-            let n = 2 * tb + 2;
-            let (rows, combo) = scratch.split_at_mut(4 * n);
+            let rows = &mut rows[..8 * (tb + 1)];
             for c in 0..cin {
-                padded_rows(&x[c * h * w..(c + 1) * h * w], [h, w, 2 * ty, 2 * t0], pre.map(|p| p[c]), &mut rows[..4 * n]);
-                input_tiles(&rows[..4 * n], n, tb, combo, v, c, cin);
+                padded_rows(&x[c * h * w..(c + 1) * h * w], [h, w, 2 * ty, 2 * t0], pre.map(|p| p[c]), rows);
+                input_tiles(rows, tb, v, c, cin);
             }
             for xi in 0..16 {
+                // As the transposed product M_ξᵀ [tb, cout] = V_ξᵀ [tb, cin] · U_ξᵀ [cin, cout],
+                // so that the microkernel's long side runs along the tiles (80 = 5 × 16 lanes)
+                // rather than along a few dozen classes.
                 // SAFETY: m_ξ is `cout × tb` (row stride tb) inside m; u_ξ is `cout × cin`
                 // (row stride cin) inside u; v_ξ is `cin × tb` (row stride tb) inside v.
                 unsafe {
                     gemm::gemm(
-                        cout, tb, cin,
-                        m.as_mut_ptr().add(xi * cout * tb), 1, tb as isize, false,
-                        u.as_ptr().add(xi * cout * cin), 1, cin as isize,
-                        v.as_ptr().add(xi * cin * tb), 1, tb as isize,
+                        tb, cout, cin,
+                        m.as_mut_ptr().add(xi * cout * tb), tb as isize, 1, false,
+                        v.as_ptr().add(xi * cin * tb), tb as isize, 1,
+                        u.as_ptr().add(xi * cout * cin), cin as isize, 1,
                         0.0, 1.0, false, false, false,
                         gemm::Parallelism::None,
                     );
@@ -93,57 +95,86 @@ pub fn conv(x: &[f32], u: &[f32], [cin, h, w]: [usize; 3], cout: usize, pre: Opt
 }
 
 multiversion!(padded_rows(plane: &[f32], geometry: [usize; 4], scale: Option<f32>, rows: &mut [f32]) {
-    // Rows r0 .. r0 + 3 and columns c0 .. c0 + n of the input zero-padded by one (padded
-    // (r, c) is input (r − 1, c − 1)), as four rows of n = rows.len() / 4; with `scale`,
-    // each value v becomes relu6(v · scale).
+    // Rows r0 .. r0 + 3 and columns c0 .. c0 + 2m of the input zero-padded by one (padded
+    // (r, c) is input (r − 1, c − 1)), each row split into its even columns and its odd
+    // columns: row k is `rows[2mk ..][..2m]`, `e[j]` = padded (r0 + k, c0 + 2j) in its first
+    // m values, `o[j]` = padded (r0 + k, c0 + 2j + 1) in the next m, with m = rows.len() / 8
+    // and c0 even. With `scale`, each value v becomes relu6(v · scale).
     let [h, w, r0, c0] = geometry;
-    let n = rows.len() / 4;
-    for (k, row) in rows.chunks_exact_mut(n).enumerate() {
+    let m = rows.len() / 8;
+    let f = |v: f32| match scale {
+        Some(k) => super::relu6::scaled_relu6(v, k),
+        None => v,
+    };
+    for (k, row) in rows.chunks_exact_mut(2 * m).enumerate() {
         let r = r0 + k;
         if r == 0 || r > h {
             row.fill(0.0);
             continue;
         }
         let src = &plane[(r - 1) * w..r * w];
-        // Padded columns c0 .. c0 + n that lie on the input: 1 ..= w.
-        let (lo, hi) = (c0.max(1), (c0 + n).min(w + 1));
-        row[..lo - c0].fill(0.0);
-        let (dst, s) = (&mut row[lo - c0..hi - c0], &src[lo - 1..hi - 1]);
-        match scale {
-            Some(k) => dst.iter_mut().zip(s).for_each(|(d, &v)| *d = super::relu6::scaled_relu6(v, k)),
-            None => dst.copy_from_slice(s),
+        let (e, o) = row.split_at_mut(m);
+        // Input columns: e[j] ← c0 + 2j − 1, o[j] ← c0 + 2j. The pairs (e[j], o[j]) with
+        // both on the input are j in jlo .. jhi; the others are done one by one.
+        let jlo = usize::from(c0 == 0);
+        let jhi = ((w + 1).saturating_sub(c0) / 2).clamp(jlo, m);
+        let at = |col: usize| if col >= 1 && col <= w { f(src[col - 1]) } else { 0.0 };
+        for j in (0..jlo).chain(jhi..m) {
+            e[j] = at(c0 + 2 * j);
+            o[j] = at(c0 + 2 * j + 1);
         }
-        row[hi - c0..].fill(0.0);
+        if jhi > jlo {
+            let pairs = src[c0 + 2 * jlo - 1..c0 + 2 * jhi - 1].chunks_exact(2);
+            for ((e, o), p) in e[jlo..jhi].iter_mut().zip(&mut o[jlo..jhi]).zip(pairs) {
+                *e = f(p[0]);
+                *o = f(p[1]);
+            }
+        }
     }
 });
 
-multiversion!(input_tiles(rows: &[f32], pw: usize, tw: usize, scratch: &mut [f32], v: &mut [f32], c: usize, cin: usize) {
-    // Bᵀ d B with Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: first
-    // across the four rows (whole rows at once), then across columns 2t .. 2t + 3 as pairs
-    // (2t, 2t + 1) and (2t + 2, 2t + 3), loops that vectorise with interleaved loads.
-    let n = 2 * tw + 2;
-    let r: [&[f32]; 4] = std::array::from_fn(|k| &rows[k * pw..k * pw + n]);
-    let s = &mut scratch[..n];
+multiversion!(input_tiles(rows: &[f32], tw: usize, v: &mut [f32], c: usize, cin: usize) {
+    // Bᵀ d B with Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: across the
+    // four rows (row i of Bᵀ), then across columns 2t .. 2t + 3, which are e[t], o[t],
+    // e[t + 1], o[t + 1] of the split rows from [`padded_rows`]: unit-stride loops only.
+    let m = tw + 1;
+    let e: [&[f32]; 4] = std::array::from_fn(|k| &rows[2 * m * k..2 * m * k + m]);
+    let o: [&[f32]; 4] = std::array::from_fn(|k| &rows[2 * m * k + m..2 * m * (k + 1)]);
     for i in 0..4 {
-        match i {
-            0 => s.iter_mut().zip(r[0]).zip(r[2]).for_each(|((d, &a), &b)| *d = a - b),
-            1 => s.iter_mut().zip(r[1]).zip(r[2]).for_each(|((d, &a), &b)| *d = a + b),
-            2 => s.iter_mut().zip(r[2]).zip(r[1]).for_each(|((d, &a), &b)| *d = a - b),
-            _ => s.iter_mut().zip(r[1]).zip(r[3]).for_each(|((d, &a), &b)| *d = a - b),
-        }
         let at = |j: usize| ((i * 4 + j) * cin + c) * tw;
         let (v0, rest) = v[at(0)..].split_at_mut(cin * tw);
         let (v1, rest) = rest.split_at_mut(cin * tw);
         let (v2, v3) = rest.split_at_mut(cin * tw);
-        let pairs = s[..2 * tw].chunks_exact(2).zip(s[2..].chunks_exact(2));
-        for ((((a, b), d0), d1), (d2, d3)) in pairs.zip(&mut v0[..tw]).zip(&mut v1[..tw]).zip(v2[..tw].iter_mut().zip(&mut v3[..tw])) {
-            *d0 = a[0] - b[0];
-            *d1 = a[1] + b[0];
-            *d2 = b[0] - a[1];
-            *d3 = a[1] - b[1];
+        let out = [&mut v0[..tw], &mut v1[..tw], &mut v2[..tw], &mut v3[..tw]];
+        match i {
+            0 => column_tiles(out, [e[0], e[2], o[0], o[2]], |a, b| a - b),
+            1 => column_tiles(out, [e[1], e[2], o[1], o[2]], |a, b| a + b),
+            2 => column_tiles(out, [e[2], e[1], o[2], o[1]], |a, b| a - b),
+            _ => column_tiles(out, [e[1], e[3], o[1], o[3]], |a, b| a - b),
         }
     }
 });
+
+/// One row of Bᵀ d B: with `s(x) = op(x_a, x_b)` of two split rows (even columns `[ea, eb]`,
+/// odd `[oa, ob]`), tile t gets `s(e)[t] − s(e)[t+1]`, `s(o)[t] + s(e)[t+1]`,
+/// `s(e)[t+1] − s(o)[t]`, `s(o)[t] − s(o)[t+1]` (the columns of Bᵀ applied to
+/// `s[2t ..= 2t + 3]`).
+#[inline(always)]
+fn column_tiles(out: [&mut [f32]; 4], [ea, eb, oa, ob]: [&[f32]; 4], op: impl Fn(f32, f32) -> f32) {
+    // Zipped iterators, no indexing: the loop vectorises (with indices it stays scalar).
+    let [d0, d1, d2, d3] = out;
+    let e = ea.iter().zip(eb).map(|(&a, &b)| op(a, b));
+    let o = oa.iter().zip(ob).map(|(&a, &b)| op(a, b));
+    let e_next = ea[1..].iter().zip(&eb[1..]).map(|(&a, &b)| op(a, b));
+    let o_next = oa[1..].iter().zip(&ob[1..]).map(|(&a, &b)| op(a, b));
+    let dst = d0.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut().zip(d3.iter_mut()));
+    for (((((d0, d1), (d2, d3)), e0), e1), (o0, o1)) in dst.zip(e).zip(e_next).zip(o.zip(o_next)) {
+        *d0 = e0 - e1;
+        *d1 = o0 + e1;
+        *d2 = e1 - o0;
+        *d3 = o0 - o1;
+    }
+}
 
 multiversion!(output_tiles(m: &[f32], geometry: [usize; 3], bias: f32, top: &mut [f32], bottom: Option<&mut [f32]>) {
     // Aᵀ M A with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], then the bias: tile t gives columns
