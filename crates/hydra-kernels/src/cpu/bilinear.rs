@@ -37,22 +37,42 @@ pub(crate) struct Taps {
     wl1: Vec<f32>,
     /// `[h, w]`, `[oh, ow]`.
     sizes: [[usize; 2]; 2],
+    /// Whether the width doubles with the taps of an exact 2× upsampling (the decoder's):
+    /// output columns 2m + 1 and 2m + 2 both read input columns m and m + 1.
+    doubles_width: bool,
 }
 
 impl Taps {
     pub(crate) fn new([h, w]: [usize; 2], [oh, ow]: [usize; 2]) -> Self {
         let (hi0, hi1, hl0, hl1) = linear_taps(h, oh);
         let (wi0, wi1, wl0, wl1) = linear_taps(w, ow);
-        Taps { hi0, hi1, hl0, hl1, wi0, wi1, wl0, wl1, sizes: [[h, w], [oh, ow]] }
+        let doubles_width = w >= 2
+            && ow == 2 * w
+            && (0..w - 1).all(|m| [wi0[2 * m + 1], wi0[2 * m + 2]] == [m as i64; 2] && [wi1[2 * m + 1], wi1[2 * m + 2]] == [m as i64 + 1; 2]);
+        Taps { hi0, hi1, hl0, hl1, wi0, wi1, wl0, wl1, sizes: [[h, w], [oh, ow]], doubles_width }
     }
 
     /// Width pass of a plane `[h, w]` into `tmp [h, ow]`.
     #[inline(always)]
     pub(crate) fn widen(&self, plane: &[f32], tmp: &mut [f32]) {
         let [[_, w], [_, ow]] = self.sizes;
+        let tap = |row: &[f32], j: usize| self.wl0[j] * row[self.wi0[j] as usize] + self.wl1[j] * row[self.wi1[j] as usize];
         for (row, tr) in plane.chunks_exact(w).zip(tmp.chunks_exact_mut(ow)) {
+            if self.doubles_width {
+                // The same products and sums as the general form below, with the source
+                // columns known: pairs of outputs (2m + 1, 2m + 2) from the pair (m, m + 1),
+                // contiguous loads instead of gathers; the first and last columns apart.
+                tr[0] = tap(row, 0);
+                tr[ow - 1] = tap(row, ow - 1);
+                let pairs = tr[1..ow - 1].chunks_exact_mut(2).zip(row.iter().zip(&row[1..]));
+                for ((d, (&a, &b)), (l0, l1)) in pairs.zip(self.wl0[1..].chunks_exact(2).zip(self.wl1[1..].chunks_exact(2))) {
+                    d[0] = l0[0] * a + l1[0] * b;
+                    d[1] = l0[1] * a + l1[1] * b;
+                }
+                continue;
+            }
             for j in 0..ow {
-                tr[j] = self.wl0[j] * row[self.wi0[j] as usize] + self.wl1[j] * row[self.wi1[j] as usize];
+                tr[j] = tap(row, j);
             }
         }
     }
@@ -141,6 +161,24 @@ multiversion!(bilinear_backward_plane(g: &[f32], t: &Taps, gx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The width pass of an exact 2× upsampling (contiguous pairs) equals the general form
+    /// (gathered taps) to the bit, and is taken exactly where the taps are those of 2×.
+    #[test]
+    fn doubled_width_pass_is_the_general_one() {
+        let mut r = hydra_core::SplitMix64::new(11);
+        for (h, w, ow) in [(3, 20, 40), (2, 2, 4), (4, 7, 14), (5, 80, 160), (3, 9, 17), (2, 6, 13)] {
+            let t = Taps::new([h, w], [2 * h, ow]);
+            assert_eq!(t.doubles_width, ow == 2 * w, "{w} → {ow}");
+            let plane: Vec<f32> = (0..h * w).map(|_| r.normal() as f32).collect();
+            let mut fast = vec![0f32; h * ow];
+            t.widen(&plane, &mut fast);
+            let general = Taps { doubles_width: false, ..Taps::new([h, w], [2 * h, ow]) };
+            let mut slow = vec![0f32; h * ow];
+            general.widen(&plane, &mut slow);
+            assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "{w} → {ow}");
+        }
+    }
 
     #[test]
     fn bilinear_backward_is_the_adjoint() {
