@@ -165,7 +165,7 @@ fn max2(a: f32, b: f32) -> f32 {
 /// `dst[i] = max(src[0][i], …, src[k−1][i])` for up to five NaN-free sources (one pass, no
 /// copies).
 #[inline(always)]
-fn max_of(dst: &mut [f32], src: &[&[f32]]) {
+pub(super) fn max_of(dst: &mut [f32], src: &[&[f32]]) {
     match *src {
         [a, b, c, d, e] => {
             for (((((o, &a), &b), &c), &d), &e) in dst.iter_mut().zip(a).zip(b).zip(c).zip(d).zip(e) {
@@ -209,13 +209,7 @@ fn pool_plane_values(plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
 // target features.
 multiversion!(pool_plane_values_with(plane: &[f32], h: usize, w: usize, out: &mut [f32], m: &mut [f32]) {
     for (r, mr) in plane.chunks_exact(w).zip(m.chunks_exact_mut(w)) {
-        if w > 4 {
-            let n = w - 4;
-            max_of(&mut mr[2..2 + n], &[&r[..n], &r[1..1 + n], &r[2..2 + n], &r[3..3 + n], &r[4..4 + n]]);
-        }
-        for x in (0..w.min(2)).chain(w.saturating_sub(2).max(2)..w) {
-            mr[x] = r[x.saturating_sub(2)..(x + 3).min(w)].iter().fold(f32::NEG_INFINITY, |a, &v| max2(a, v));
-        }
+        row_maxima(r, mr);
     }
     for (y, dst) in out.chunks_exact_mut(w).enumerate().take(h) {
         let (lo, hi) = (y.saturating_sub(2), (y + 3).min(h));
@@ -226,6 +220,19 @@ multiversion!(pool_plane_values_with(plane: &[f32], h: usize, w: usize, out: &mu
         max_of(dst, &rows[..hi - lo]);
     }
 });
+
+/// The row pass of the NaN-free pool: `mr[x] = max(r[x − 2 ..= x + 2])` (clipped at the ends).
+#[inline(always)]
+pub(super) fn row_maxima(r: &[f32], mr: &mut [f32]) {
+    let w = r.len();
+    if w > 4 {
+        let n = w - 4;
+        max_of(&mut mr[2..2 + n], &[&r[..n], &r[1..1 + n], &r[2..2 + n], &r[3..3 + n], &r[4..4 + n]]);
+    }
+    for x in (0..w.min(2)).chain(w.saturating_sub(2).max(2)..w) {
+        mr[x] = r[x.saturating_sub(2)..(x + 3).min(w)].iter().fold(f32::NEG_INFINITY, |a, &v| max2(a, v));
+    }
+}
 
 /// One plane with NaN handling (a NaN wins its windows), element by element.
 pub(super) fn pool_plane_nan(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
