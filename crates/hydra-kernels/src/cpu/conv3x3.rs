@@ -21,7 +21,8 @@ use rayon::prelude::*;
 /// one: matrix products with so few rows spend their time packing); above, Winograd.
 const FEW_OUTPUTS: usize = 4;
 
-/// Columns of the padded-width output computed together by the direct path.
+/// Columns of the padded-width output computed together by the tests' [`direct`].
+#[cfg(test)]
 const TILE: usize = 2048;
 
 /// Products below this many multiply-adds run on one thread.
@@ -143,18 +144,99 @@ pub fn conv3x3(x: &[f32], w: &[f32], [b, cin, h, wd]: [usize; 4], cout: usize, p
         }
         return out;
     }
-    // Few outputs (the depth head): direct accumulation on the padded input.
-    let mut y = vec![0.0f32; cout * g.n];
+    // Few outputs (the depth head): direct accumulation, band by band of output rows.
     for (xi, oi) in x.chunks(cin * h * wd).zip(out.chunks_mut(cout * h * wd)) {
-        let xp = g.pad(xi, cin, pre);
-        direct(&xp, w, g, cin, cout, &mut y);
-        g.crop_into(&y, g.n, 0, bias, oi);
+        direct_in_bands(xi, w, g, [cin, cout], pre, bias, oi);
     }
     out
 }
 
-/// Few output channels: `y[o, j] = Σ_c Σ_t w[o, c, t] · xp[c, off_t + j]`, in column tiles
-/// (parallel) so that the accumulators stay in L1 while every input channel streams past once.
+/// Output rows per task of [`direct_in_bands`].
+const BAND_ROWS: usize = 8;
+
+/// Few output channels, one image: `x [Cin, H, W]` → `out [Cout, H, W]` (every element
+/// written), `out[o] = Σ_c Σ_t w[o, c, t] · xp[c] shifted by tap t` (+ `bias[o]`), with `xp`
+/// the zero-padded input (`relu6(x · pre[c])` with `pre`). Bands of output rows run in
+/// parallel; each pads the R + 2 input rows it reads, one channel at a time, into a block of
+/// its own and accumulates that channel's nine taps into the band's outputs (padded-width
+/// layout, in L1). The sums and their order are those over a padded copy of the whole input
+/// ([`direct`] in the tests), without writing that copy (the size of the input) and reading
+/// it back.
+fn direct_in_bands(x: &[f32], w: &[f32], g: Padded, [cin, cout]: [usize; 2], pre: Option<&[f32]>, bias: Option<&[f32]>, out: &mut [f32]) {
+    let out_ptr = out.as_mut_ptr() as usize;
+    (0..g.h.div_ceil(BAND_ROWS)).into_par_iter().for_each(|band| {
+        let r0 = band * BAND_ROWS;
+        let rows = BAND_ROWS.min(g.h - r0);
+        let n = rows * g.pw;
+        // The band's padded rows r0 .. r0 + rows + 2, plus the 2 values the last tap's read
+        // of the discarded overhang columns reaches.
+        let mut block = vec![0f32; (rows + 2) * g.pw + 2];
+        let mut acc = vec![0f32; cout * n];
+        for c in 0..cin {
+            band_rows(&x[c * g.h * g.w..(c + 1) * g.h * g.w], [g.h, g.w, g.pw, r0], pre.map(|p| p[c]), &mut block);
+            band_taps(&block, w, [g.pw, cin, cout, c], &mut acc);
+        }
+        for o in 0..cout {
+            for r in 0..rows {
+                // SAFETY: row r0 + r of plane o of `out` (`[cout, h, w]`): rows of this band
+                // only, so disjoint between tasks; `out` outlives the parallel loop.
+                let dst = unsafe { std::slice::from_raw_parts_mut((out_ptr as *mut f32).add((o * g.h + r0 + r) * g.w), g.w) };
+                let src = &acc[o * n + r * g.pw..][..g.w];
+                match bias {
+                    Some(b) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + b[o]),
+                    None => dst.copy_from_slice(src),
+                }
+            }
+        }
+    });
+}
+
+multiversion!(band_rows(plane: &[f32], geometry: [usize; 4], scale: Option<f32>, block: &mut [f32]) {
+    // Padded rows r0 .. (rows of `pw`: a zero, the input row, zeros; a zero row outside the
+    // input), as many as fit `block`; its last `block.len() % pw` values stay zero.
+    let [h, w, pw, r0] = geometry;
+    for (k, row) in block.chunks_exact_mut(pw).enumerate() {
+        let r = r0 + k;
+        if r == 0 || r > h {
+            row.fill(0.0);
+            continue;
+        }
+        let s = &plane[(r - 1) * w..r * w];
+        row[0] = 0.0;
+        match scale {
+            // NaN passes through the clamp, as in ReLU6.
+            Some(k) => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| *d = super::relu6::scaled_relu6(v, k)),
+            None => row[1..1 + w].copy_from_slice(s),
+        }
+        row[1 + w..].fill(0.0);
+    }
+});
+
+multiversion!(band_taps(block: &[f32], w: &[f32], geometry: [usize; 4], acc: &mut [f32]) {
+    // acc[o, j] += the nine taps of channel c in order (each a fused multiply-add, the
+    // accumulator in a register across them) for the band's `acc.len() / cout` outputs.
+    let [pw, cin, cout, c] = geometry;
+    let n = acc.len() / cout;
+    let src: [&[f32]; 9] = std::array::from_fn(|tap| {
+        let off = (tap / 3) * pw + tap % 3;
+        &block[off..off + n]
+    });
+    for (o, acc) in acc.chunks_exact_mut(n).enumerate() {
+        let k: [f32; 9] = std::array::from_fn(|tap| w[(o * cin + c) * 9 + tap]);
+        for (j, a) in acc.iter_mut().enumerate() {
+            let mut v = *a;
+            for tap in 0..9 {
+                v = src[tap][j].mul_add(k[tap], v);
+            }
+            *a = v;
+        }
+    }
+});
+
+/// Few output channels over a padded copy of the whole input: `y[o, j] = Σ_c Σ_t w[o, c, t] ·
+/// xp[c, off_t + j]`, in column tiles (parallel). The path of the forward pass before
+/// [`direct_in_bands`], kept as its reference.
+#[cfg(test)]
 fn direct(xp: &[f32], w: &[f32], g: Padded, cin: usize, cout: usize, y: &mut [f32]) {
     let tiles = g.n.div_ceil(TILE);
     let results: Vec<Vec<f32>> = (0..tiles)
@@ -176,6 +258,7 @@ fn direct(xp: &[f32], w: &[f32], g: Padded, cin: usize, cout: usize, y: &mut [f3
     }
 }
 
+#[cfg(test)]
 multiversion!(direct_tile(xp: &[f32], w: &[f32], geometry: [usize; 6], acc: &mut [f32]) {
     let [plane, pw, cin, cout, j0, len] = geometry;
     for c in 0..cin {
@@ -334,6 +417,33 @@ pub(super) mod tests {
                 assert!(a.to_bits() == e.to_bits() || (a.is_nan() && e.is_nan()), "{dims:?} at {i}: {a} vs {e}");
             }
             assert!(fused.iter().any(|v| v.is_nan()), "the NaN reaches the outputs around it");
+        }
+    }
+
+    /// The banded direct path gives the bits of the direct sum over a padded copy of the
+    /// whole input (NaN, both clamps and bias included), with bands that end inside the
+    /// image, a last short band and single rows or columns.
+    #[test]
+    fn bands_are_the_sum_over_the_padded_copy() {
+        for &([cin, h, wd], cout) in &[([3, 1, 4], 1), ([2, 1, 9], 2), ([4, 7, 1], 1), ([5, 8, 6], 3), ([6, 17, 13], 4), ([16, 24, 40], 1)] {
+            let mut x: Vec<f32> = values(cin * h * wd, 7).iter().map(|v| v * 20.0).collect();
+            x[cin * h * wd / 2] = f32::NAN;
+            let w = values(cout * cin * 9, 8);
+            let pre: Vec<f32> = values(cin, 9).iter().map(|v| v * 2.0).collect();
+            let bias = values(cout, 10);
+            let g = Padded::new(h, wd);
+            for (pre, bias) in [(None, None), (Some(&pre[..]), Some(&bias[..]))] {
+                let mut y = vec![0.0f32; cout * g.n];
+                direct(&g.pad(&x, cin, pre), &w, g, cin, cout, &mut y);
+                let mut expect = vec![0.0f32; cout * h * wd];
+                g.crop_into(&y, g.n, 0, bias, &mut expect);
+                let mut got = vec![f32::INFINITY; cout * h * wd];
+                direct_in_bands(&x, &w, g, [cin, cout], pre, bias, &mut got);
+                for (i, (a, e)) in got.iter().zip(&expect).enumerate() {
+                    assert!(a.to_bits() == e.to_bits() || (a.is_nan() && e.is_nan()), "{cin}×{h}×{wd} → {cout} at {i}: {a} vs {e}");
+                }
+                assert!(got.iter().any(|v| v.is_nan()) && got.iter().any(|v| !v.is_nan()));
+            }
         }
     }
 
