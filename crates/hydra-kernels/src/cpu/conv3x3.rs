@@ -3,11 +3,11 @@
 //! [`super::conv3x3_few_inputs`].)
 //!
 //! Forward: with more than a few outputs (the segmentation head), Winograd's F(2×2, 3×3)
-//! ([`super::winograd`]); with a few (the depth head), a direct accumulation over a
-//! zero-padded copy of the input whose rows are `W + 2` wide. In that layout the tap
-//! `(dy, dx)` of every output pixel is the same flat offset `dy·(W+2) + dx`, so no im2col
-//! buffer (9× the input) is built; the two extra columns per output row are discarded at the
-//! end. burn-flex's generic convolution tiles an im2col buffer and reached a quarter of the
+//! ([`super::winograd`]); with a few (the depth head), a direct accumulation over zero-padded
+//! input rows `W + 2` wide, padded band by band of output rows as they are read (never as a
+//! copy of the whole input). In that layout the tap `(dy, dx)` of every output pixel is the
+//! same flat offset `dy·(W+2) + dx`, so no im2col buffer (9× the input) is built; the two
+//! extra columns per output row are discarded at the end. burn-flex's generic convolution tiles an im2col buffer and reached a quarter of the
 //! matrix-product throughput on the segmentation head.
 //!
 //! Backward: the same padded layout, one matrix product per image for each gradient over the
