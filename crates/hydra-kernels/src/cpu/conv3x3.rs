@@ -72,7 +72,7 @@ impl Padded {
             .zip(x.par_chunks(self.h * self.w))
             .enumerate()
             .with_min_len(8)
-            .for_each(|(ch, (dst, src))| pad_plane(dst, src, [g.h, g.w, g.pw], pre.map(|s| s[ch])));
+            .for_each(|(ch, (dst, src))| pad_plane(dst, src, [g.h, g.w, g.pw, 0], pre.map(|s| s[ch])));
         // SAFETY: pad_plane wrote every element of each of the c planes.
         unsafe { p.set_len(c * self.plane) };
         p
@@ -105,16 +105,21 @@ impl Padded {
     }
 }
 
-multiversion!(pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], geometry: [usize; 3], scale: Option<f32>) {
-    // Rows of `pw ≥ w + 2`: a zero row, then per input row a zero, the row, zeros up to `pw`;
-    // zeros for the rest of the plane.
-    let [h, w, pw] = geometry;
+multiversion!(pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], geometry: [usize; 4], scale: Option<f32>) {
+    // Padded rows r0, r0 + 1, … of the `h × w` input `src` into `dst` (rows of `pw ≥ w + 2`: a
+    // zero, the input row, zeros up to `pw`; a zero row outside the input), as many as fit,
+    // then zeros for the `dst.len() % pw` values after them: every element written.
+    let [h, w, pw, r0] = geometry;
     let zero = MaybeUninit::new(0.0f32);
-    dst[..pw].fill(zero);
-    for y in 0..h {
-        let row = &mut dst[(y + 1) * pw..(y + 2) * pw];
+    let mut rows = dst.chunks_exact_mut(pw);
+    for (k, row) in (&mut rows).enumerate() {
+        let r = r0 + k;
+        if r == 0 || r > h {
+            row.fill(zero);
+            continue;
+        }
         row[0] = zero;
-        let s = &src[y * w..(y + 1) * w];
+        let s = &src[(r - 1) * w..r * w];
         match scale {
             // NaN passes through the clamp, as in ReLU6.
             Some(k) => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| *d = MaybeUninit::new(super::relu6::scaled_relu6(v, k))),
@@ -122,7 +127,7 @@ multiversion!(pad_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], geometry: [us
         }
         row[1 + w..].fill(zero);
     }
-    dst[(h + 1) * pw..].fill(zero);
+    rows.into_remainder().fill(zero);
 });
 
 /// `x: [B, Cin, H, W]`, `w: [Cout, Cin, 3, 3]` → `[B, Cout, H, W]`, plus `bias[o]` if given.
@@ -170,11 +175,13 @@ fn direct_in_bands(x: &[f32], w: &[f32], g: Padded, [cin, cout]: [usize; 2], pre
         let n = rows * g.pw;
         // The band's padded rows r0 .. r0 + rows + 2, plus the 2 values the last tap's read
         // of the discarded overhang columns reaches.
-        let mut block = vec![0f32; (rows + 2) * g.pw + 2];
+        let mut block = vec![MaybeUninit::uninit(); (rows + 2) * g.pw + 2];
         let mut acc = vec![0f32; cout * n];
         for c in 0..cin {
-            band_rows(&x[c * g.h * g.w..(c + 1) * g.h * g.w], [g.h, g.w, g.pw, r0], pre.map(|p| p[c]), &mut block);
-            band_taps(&block, w, [g.pw, cin, cout, c], &mut acc);
+            pad_plane(&mut block, &x[c * g.h * g.w..(c + 1) * g.h * g.w], [g.h, g.w, g.pw, r0], pre.map(|p| p[c]));
+            // SAFETY: pad_plane wrote every element of `block`.
+            let block = unsafe { super::buffers::assume_init_mut(&mut block) };
+            band_taps(block, w, [g.pw, cin, cout, c], &mut acc);
         }
         for o in 0..cout {
             for r in 0..rows {
@@ -190,27 +197,6 @@ fn direct_in_bands(x: &[f32], w: &[f32], g: Padded, [cin, cout]: [usize; 2], pre
         }
     });
 }
-
-multiversion!(band_rows(plane: &[f32], geometry: [usize; 4], scale: Option<f32>, block: &mut [f32]) {
-    // Padded rows r0 .. (rows of `pw`: a zero, the input row, zeros; a zero row outside the
-    // input), as many as fit `block`; its last `block.len() % pw` values stay zero.
-    let [h, w, pw, r0] = geometry;
-    for (k, row) in block.chunks_exact_mut(pw).enumerate() {
-        let r = r0 + k;
-        if r == 0 || r > h {
-            row.fill(0.0);
-            continue;
-        }
-        let s = &plane[(r - 1) * w..r * w];
-        row[0] = 0.0;
-        match scale {
-            // NaN passes through the clamp, as in ReLU6.
-            Some(k) => row[1..1 + w].iter_mut().zip(s).for_each(|(d, &v)| *d = super::relu6::scaled_relu6(v, k)),
-            None => row[1..1 + w].copy_from_slice(s),
-        }
-        row[1 + w..].fill(0.0);
-    }
-});
 
 multiversion!(band_taps(block: &[f32], w: &[f32], geometry: [usize; 4], acc: &mut [f32]) {
     // acc[o, j] += the nine taps of channel c in order (each a fused multiply-add, the

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::buffers::with_scratch;
-use super::max_pool::{has_nan, max_of, pool_plane_fast, pool_plane_nan, row_maxima};
+use super::max_pool::{column_maxima, has_nan, pool_plane_fast, pool_plane_nan, row_maxima};
 
 /// The depthwise Chained Residual Pooling of inference, fused per channel plane (which stays
 /// in cache through all stages instead of streaming the whole tensor seven times per stage):
@@ -88,13 +88,8 @@ multiversion!(crp_plane_in_rows(acc: &mut [f32], ks: &[f32], h: usize, w: usize,
                 }
                 progressed = true;
                 let y = next[s];
-                let (lo, hi) = (y.saturating_sub(2), (y + 3).min(h));
                 let ring = &rings[s * 5 * w..(s + 1) * 5 * w];
-                let mut rows: [&[f32]; 5] = [&[]; 5];
-                for (slot, q) in rows.iter_mut().zip(lo..hi) {
-                    *slot = &ring[(q % 5) * w..(q % 5 + 1) * w];
-                }
-                max_of(pooled, &rows[..hi - lo]);
+                column_maxima(pooled, y, h, |q| &ring[(q % 5) * w..(q % 5 + 1) * w]);
                 // top = pooled · k (kept in `pooled`); acc += top.
                 let k = ks[s];
                 for (v, a) in pooled.iter_mut().zip(&mut acc[y * w..(y + 1) * w]) {

@@ -165,7 +165,7 @@ fn max2(a: f32, b: f32) -> f32 {
 /// `dst[i] = max(src[0][i], …, src[k−1][i])` for up to five NaN-free sources (one pass, no
 /// copies).
 #[inline(always)]
-pub(super) fn max_of(dst: &mut [f32], src: &[&[f32]]) {
+fn max_of(dst: &mut [f32], src: &[&[f32]]) {
     match *src {
         [a, b, c, d, e] => {
             for (((((o, &a), &b), &c), &d), &e) in dst.iter_mut().zip(a).zip(b).zip(c).zip(d).zip(e) {
@@ -212,14 +212,21 @@ multiversion!(pool_plane_values_with(plane: &[f32], h: usize, w: usize, out: &mu
         row_maxima(r, mr);
     }
     for (y, dst) in out.chunks_exact_mut(w).enumerate().take(h) {
-        let (lo, hi) = (y.saturating_sub(2), (y + 3).min(h));
-        let mut rows: [&[f32]; 5] = [&[]; 5];
-        for (slot, r) in rows.iter_mut().zip(lo..hi) {
-            *slot = &m[r * w..(r + 1) * w];
-        }
-        max_of(dst, &rows[..hi - lo]);
+        column_maxima(dst, y, h, |r| &m[r * w..(r + 1) * w]);
     }
 });
+
+/// The column pass of the NaN-free pool for output row `y` of `h`: `dst = max(row(y − 2) ..=
+/// row(y + 2))` (clipped at the ends), `row(r)` being row r's maxima from [`row_maxima`].
+#[inline(always)]
+pub(super) fn column_maxima<'a>(dst: &mut [f32], y: usize, h: usize, row: impl Fn(usize) -> &'a [f32]) {
+    let (lo, hi) = (y.saturating_sub(2), (y + 3).min(h));
+    let mut rows: [&[f32]; 5] = [&[]; 5];
+    for (slot, r) in rows.iter_mut().zip(lo..hi) {
+        *slot = row(r);
+    }
+    max_of(dst, &rows[..hi - lo]);
+}
 
 /// The row pass of the NaN-free pool: `mr[x] = max(r[x − 2 ..= x + 2])` (clipped at the ends).
 #[inline(always)]
