@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("unknown panic");
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("internal error: {msg}{at} (this is a bug in hydra; please report it)");
+        cmd::say_line(&format!("internal error: {msg}{at} (this is a bug in hydra; please report it)"));
     }));
     malloc::tune();
     join_compute_pool();
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", cmd::one_line(&e));
+            cmd::say_line(&format!("error: {}", cmd::one_line(&e)));
             ExitCode::FAILURE
         }
     }

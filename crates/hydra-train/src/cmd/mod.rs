@@ -70,6 +70,17 @@ pub fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// Writes one line to stderr in a single `write`, so that the lines of several processes
+/// sharing one terminal or one `mpirun` stream never interleave mid-line (`eprintln!`
+/// writes each formatted piece separately).
+pub fn say_line(line: &str) {
+    use std::io::Write;
+    let mut buf = String::with_capacity(line.len() + 1);
+    buf.push_str(line);
+    buf.push('\n');
+    let _ = std::io::stderr().lock().write_all(buf.as_bytes());
+}
+
 /// The classes' colours and names: `--colormap` (`nyud`, `kitti`, a palette file or an
 /// `.npy` colour map), else the config's `data.palette`, else the built-in palette of the
 /// network's class count (40 NYUv2, 13 NYUv2-13, 6 KITTI, otherwise generic).

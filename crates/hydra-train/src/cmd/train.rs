@@ -47,7 +47,7 @@ impl Reporter for Bars {
     fn info(&mut self, line: &str) {
         match &self.bar {
             Some(b) => b.println(line),
-            None => eprintln!("{line}"),
+            None => crate::cmd::say_line(line),
         }
     }
 
@@ -135,7 +135,7 @@ pub fn run(a: Args) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) => {
             // One rank's failure stops them all (the others wait in a collective).
-            eprintln!("error: rank {rank} of {size}: {}", crate::cmd::one_line(&e));
+            crate::cmd::say_line(&format!("error: rank {rank} of {size}: {}", crate::cmd::one_line(&e)));
             comm.abort(1)
         }
     }
