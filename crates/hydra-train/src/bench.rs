@@ -21,15 +21,33 @@ pub struct Timing {
     pub min: f64,
     pub max: f64,
     pub repeats: usize,
+    /// Every run's time in the order measured: a machine whose speed changes between runs
+    /// (a shared VM: a fast and a slow mode) shows it here, where median and spread hide it.
+    pub samples: Vec<f64>,
 }
 
 impl Timing {
-    /// Statistics of `samples`.
-    pub fn of(mut samples: Vec<f64>) -> Self {
-        samples.sort_by(|a, b| a.total_cmp(b));
-        let n = samples.len();
-        let median = if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2.0 };
-        Timing { median, min: samples[0], max: samples[n - 1], repeats: n }
+    /// Statistics of `samples` (in measured order, at least one).
+    pub fn of(samples: Vec<f64>) -> Self {
+        let mut sorted = samples.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let n = sorted.len();
+        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+        Timing { median, min: sorted[0], max: sorted[n - 1], repeats: n, samples }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timing;
+
+    #[test]
+    fn statistics_of_hand_picked_samples_keep_the_runs_in_order() {
+        let t = Timing::of(vec![0.3, 0.1, 0.4, 0.2]);
+        assert_eq!((t.median, t.min, t.max, t.repeats), (0.25, 0.1, 0.4, 4));
+        assert_eq!(t.samples, [0.3, 0.1, 0.4, 0.2]);
+        let t = Timing::of(vec![0.5, 0.7, 0.6]);
+        assert_eq!((t.median, t.min, t.max), (0.6, 0.5, 0.7));
     }
 }
 

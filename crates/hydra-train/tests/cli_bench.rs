@@ -34,6 +34,10 @@ fn bench_reports_consistent_figures() {
         assert_eq!(t["repeats"].as_u64(), Some(repeats));
         let (min, med, max) = (t["min"].as_f64().unwrap(), t["median"].as_f64().unwrap(), t["max"].as_f64().unwrap());
         assert!(0.0 < min && min <= med && med <= max, "{t}");
+        // Every run, in the order measured: as many as asked, spanning exactly min ..= max.
+        let samples: Vec<f64> = t["samples"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+        assert_eq!(samples.len() as u64, repeats, "{t}");
+        assert!(samples.contains(&min) && samples.contains(&max) && samples.iter().all(|&s| min <= s && s <= max), "{t}");
         assert!((v["rate"].as_f64().unwrap() - batch / med).abs() <= 1e-9 * batch / med, "rate = images / median: {v}");
         assert_eq!(v["rate_unit"], "images/s");
         assert!(min * repeats as f64 <= wall, "{repeats} runs of at least {min} s in {wall} s");
