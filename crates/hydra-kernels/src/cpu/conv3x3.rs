@@ -7,8 +7,9 @@
 //! input rows `W + 2` wide, padded band by band of output rows as they are read (never as a
 //! copy of the whole input). In that layout the tap `(dy, dx)` of every output pixel is the
 //! same flat offset `dy·(W+2) + dx`, so no im2col buffer (9× the input) is built; the two
-//! extra columns per output row are discarded at the end. burn-flex's generic convolution tiles an im2col buffer and reached a quarter of the
-//! matrix-product throughput on the segmentation head.
+//! extra columns per output row are discarded at the end. burn-flex's generic convolution
+//! tiles an im2col buffer and reached a quarter of the matrix-product throughput on the
+//! segmentation head.
 //!
 //! Backward: the same padded layout, one matrix product per image for each gradient over the
 //! nine taps at once (see [`conv3x3_backward`]).
@@ -95,13 +96,18 @@ impl Padded {
         out.par_chunks_mut(self.h * self.w).zip(p.par_chunks(stride)).enumerate().with_min_len(8).for_each(|(c, (dst, src))| {
             for y in 0..self.h {
                 let s = start + y * self.pw;
-                let (d, s) = (&mut dst[y * self.w..(y + 1) * self.w], &src[s..s + self.w]);
-                match bias {
-                    Some(b) => d.iter_mut().zip(s).for_each(|(d, &v)| *d = v + b[c]),
-                    None => d.copy_from_slice(s),
-                }
+                crop_row(&mut dst[y * self.w..(y + 1) * self.w], &src[s..s + self.w], bias.map(|b| b[c]));
             }
         });
+    }
+}
+
+/// One output row from the padded-width layout: `dst = src` (`+ bias`).
+#[inline(always)]
+fn crop_row(dst: &mut [f32], src: &[f32], bias: Option<f32>) {
+    match bias {
+        Some(b) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
+        None => dst.copy_from_slice(src),
     }
 }
 
@@ -188,11 +194,7 @@ fn direct_in_bands(x: &[f32], w: &[f32], g: Padded, [cin, cout]: [usize; 2], pre
                 // SAFETY: row r0 + r of plane o of `out` (`[cout, h, w]`): rows of this band
                 // only, so disjoint between tasks; `out` outlives the parallel loop.
                 let dst = unsafe { std::slice::from_raw_parts_mut((out_ptr as *mut f32).add((o * g.h + r0 + r) * g.w), g.w) };
-                let src = &acc[o * n + r * g.pw..][..g.w];
-                match bias {
-                    Some(b) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + b[o]),
-                    None => dst.copy_from_slice(src),
-                }
+                crop_row(dst, &acc[o * n + r * g.pw..][..g.w], bias.map(|b| b[o]));
             }
         }
     });
