@@ -10,13 +10,21 @@ use crate::on_flex;
 /// BatchNorm with batch statistics: `(output, batch mean, biased batch variance)`, the
 /// statistics detached. `x: [B, C, H, W]`, `gamma`, `beta`: `[C]`.
 pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    batch_norm_train_activated(x, gamma, beta, epsilon, false)
+}
+
+/// [`batch_norm_train`], then ReLU6 if `relu6` ([`crate::relu6`], PyTorch's gradient). On
+/// burn-flex one operation, forward and backward (bit for bit the two one after the other);
+/// elsewhere the two operations.
+pub fn batch_norm_train_activated(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64, relu6: bool) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     #[cfg(feature = "flex")]
     if on_flex(&x) && gamma.dtype() == burn::tensor::DType::F32 {
         use crate::flex::HydraKernels;
-        let (y, m, v) = <burn::backend::Dispatch as HydraKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon);
+        let (y, m, v) = <burn::backend::Dispatch as HydraKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon, relu6);
         return (Tensor::from_dispatch(y), Tensor::from_dispatch(m), Tensor::from_dispatch(v));
     }
-    batch_norm_train_portable(x, gamma, beta, epsilon)
+    let (y, m, v) = batch_norm_train_portable(x, gamma, beta, epsilon);
+    (if relu6 { crate::relu6(y) } else { y }, m, v)
 }
 
 /// [`batch_norm_train`] from Burn operations (any backend), with no reduction longer than one

@@ -40,7 +40,7 @@ pub mod sync_bn;
 use burn::prelude::*;
 
 pub use affine::{channel_affine, mul_add};
-pub use batch_norm::{batch_norm_train, batch_norm_train_portable};
+pub use batch_norm::{batch_norm_train, batch_norm_train_activated, batch_norm_train_portable};
 pub use conv::{conv2d, conv_add_relu6, conv_affine, task_head};
 pub use cross_entropy::{cross_entropy, cross_entropy_portable, upsampled_cross_entropy};
 pub use crp::crp_depthwise;

@@ -67,10 +67,16 @@ impl BatchNorm {
     /// On an autodiff device with the layer not frozen, batch statistics are used and the
     /// running statistics updated; otherwise the running statistics are used.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_activated(x, false)
+    }
+
+    /// [`BatchNorm::forward`], then ReLU6 if `relu6` (with batch statistics, on burn-flex one
+    /// operation: [`crate::kernels::batch_norm_train_activated`]).
+    pub fn forward_activated(&self, x: Tensor<4>, relu6: bool) -> Tensor<4> {
         if x.device().is_autodiff() && self.training.is_enabled() {
-            self.forward_train(x)
+            self.forward_train(x, relu6)
         } else {
-            self.forward_inference(x, false)
+            self.forward_inference(x, relu6)
         }
     }
 
@@ -94,12 +100,12 @@ impl BatchNorm {
         (alpha, shift)
     }
 
-    fn forward_train(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward_train(&self, x: Tensor<4>, relu6: bool) -> Tensor<4> {
         let [b, _, h, w] = x.dims();
         // SyncBatchNorm: the statistics are over every replica's part of the batch.
         let n = (b * h * w * crate::kernels::sync_bn::replicas()) as f64;
         let device = x.device();
-        let (output, batch_mean, batch_var) = crate::kernels::batch_norm_train(x, self.gamma.val(), self.beta.val(), self.epsilon);
+        let (output, batch_mean, batch_var) = crate::kernels::batch_norm_train_activated(x, self.gamma.val(), self.beta.val(), self.epsilon, relu6);
         // PyTorch: running_var uses the unbiased estimate n / (n - 1) * biased.
         let unbiased = if n > 1.0 { batch_var.mul_scalar(n / (n - 1.0)) } else { batch_var };
         let m = self.momentum;

@@ -108,10 +108,10 @@ impl ConvBn {
             x
         };
         let y = crate::kernels::conv2d(&self.conv, x);
-        if !self.folded && !(y.device().is_autodiff() && self.bn.training.is_enabled()) {
-            return self.bn.forward_inference(y, self.relu6);
+        if !self.folded {
+            // Batch statistics under autodiff (the ReLU6 fused in), else the running ones.
+            return self.bn.forward_activated(y, self.relu6);
         }
-        let y = if self.folded { y } else { self.bn.forward(y) };
         if self.relu6 { crate::kernels::relu6(y) } else { y }
     }
 

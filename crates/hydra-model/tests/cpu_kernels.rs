@@ -105,6 +105,55 @@ fn batch_norm_kernel_equals_burn_batch_norm_forward_and_backward() {
     close(&a.5, &b.5, 1e-4);
 }
 
+/// BatchNorm with ReLU6 fused in (one operation on burn-flex) is the BatchNorm kernel and the
+/// ReLU6 kernel one after the other, bit for bit: output, batch statistics and the gradients of
+/// x, γ and β; with outputs on both sides of the clamp, exactly at 0 (β = 0 on a constant
+/// plane), NaN in one channel, and planes whose length is not a multiple of the lanes.
+#[test]
+fn batch_norm_with_relu6_fused_equals_the_two_kernels_bit_for_bit() {
+    let device = Device::flex().autodiff();
+    for (shape, seed) in [([3usize, 4, 5, 7], 1u64), ([2, 3, 16, 16], 2), ([1, 2, 1, 3], 3)] {
+        let [b, c, h, w] = shape;
+        let mut xv = hydra_testkit::random::<4>(shape, Distribution::Normal(0.5, 3.0), line!() as u64 + seed, &Device::flex()).into_data().try_into_vec::<f32>().unwrap();
+        // Channel 1 of the first image constant where it is large enough: its normalised value
+        // sits near the mean; channel 0 of the last image gets a NaN (its whole channel is NaN).
+        if h * w > 4 {
+            for v in &mut xv[(c + 1) * h * w - h * w / 2..(c + 1) * h * w] {
+                *v = 0.5;
+            }
+            xv[((b - 1) * c) * h * w + 3] = f32::NAN;
+        }
+        let data = TensorData::new(xv, shape);
+        let upstream = hydra_testkit::random::<4>(shape, Distribution::Normal(0.0, 1.0), line!() as u64 + seed, &device);
+        let gammas: Vec<f32> = (0..c).map(|i| [2.0, 0.7, -1.3, 4.0][i % 4]).collect();
+        let betas: Vec<f32> = (0..c).map(|i| [0.0, 1.0, 3.0, -0.5][i % 4]).collect();
+        let run = |fused: bool| {
+            let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+            let gamma = Tensor::<1>::from_floats(gammas.as_slice(), &device).require_grad();
+            let beta = Tensor::<1>::from_floats(betas.as_slice(), &device).require_grad();
+            let (y, m, v) = if fused {
+                hydra_model::kernels::batch_norm_train_activated(x.clone(), gamma.clone(), beta.clone(), 1e-5, true)
+            } else {
+                let (y, m, v) = hydra_model::kernels::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+                (hydra_model::kernels::relu6(y), m, v)
+            };
+            let g = (y.clone() * upstream.clone()).sum().backward();
+            let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            [vec4(y), vec1(m), vec1(v), vec4(x.grad(&g).unwrap()), vec1(gamma.grad(&g).unwrap()), vec1(beta.grad(&g).unwrap())].map(bits)
+        };
+        let (fused, separate) = (run(true), run(false));
+        for (i, what) in ["output", "mean", "variance", "x gradient", "γ gradient", "β gradient"].iter().enumerate() {
+            assert_eq!(fused[i], separate[i], "{what}, shape {shape:?}");
+        }
+        // Both clamps and the pass-through region are exercised, and the mask did something.
+        let y: Vec<f32> = fused[0].iter().map(|&u| f32::from_bits(u)).collect();
+        assert!(y.iter().any(|&v| v == 0.0) && y.iter().any(|&v| v > 0.0 && v < 6.0), "shape {shape:?}");
+        if h * w > 4 {
+            assert!(y.iter().any(|&v| v == 6.0) && y.iter().any(|v| v.is_nan()), "shape {shape:?}");
+        }
+    }
+}
+
 #[test]
 fn cross_entropy_kernel_equals_the_portable_loss_forward_and_backward() {
     use burn::tensor::Int;

@@ -39,11 +39,17 @@ multiversion!(pub(crate) affine_plane(v: &mut [f32], scale: f32, shift: f32, rel
     }
 });
 
-multiversion!(pub(super) affine_plane_into(src: &[f32], scale: f32, shift: f32, dst: &mut [MaybeUninit<f32>]) {
-    // The arithmetic of `affine_plane` (without ReLU6), from `src` into `dst`.
+multiversion!(pub(super) affine_plane_into(src: &[f32], scale: f32, shift: f32, relu6: bool, dst: &mut [MaybeUninit<f32>]) {
+    // The arithmetic of `affine_plane`, from `src` into `dst`.
     assert!(src.len() >= dst.len(), "affine_plane_into: sizes");
-    for (d, &v) in dst.iter_mut().zip(src) {
-        *d = MaybeUninit::new(v.mul_add(scale, shift));
+    if relu6 {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = MaybeUninit::new(relu6_value(v.mul_add(scale, shift)));
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = MaybeUninit::new(v.mul_add(scale, shift));
+        }
     }
 });
 

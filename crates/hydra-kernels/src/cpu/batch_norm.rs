@@ -1,65 +1,31 @@
 //! BatchNorm with batch statistics on `[B, C, HW]` f32 buffers, forward and backward, in
-//! PyTorch's CPU arithmetic (sums in f64 over fixed lanes), parallel over channels and planes.
+//! PyTorch's CPU arithmetic (sums in f64 over fixed lanes), parallel over channels and planes;
+//! optionally with the ReLU6 that follows it fused in (MobileNetV2's BatchNorm → ReLU6): the
+//! clamp in the output pass, and in the backward pass the gradient masked where the
+//! normalised value, recomputed from `x` with the forward pass's own arithmetic, was not in
+//! (0, 6). Bit for bit the BatchNorm and ReLU6 kernels one after the other, with two passes
+//! over the activations fewer forward and three backward.
 
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
 use super::affine::affine_plane_into;
-use crate::sync_bn::ChannelReduce;
+use super::batch_norm_sums::{masked, sum_f64, sum_g_gx, sum_sq_dev_f64};
 use super::buffers::par_uninit;
+use crate::sync_bn::ChannelReduce;
 
 /// Per-channel slices of a `[B, C, HW]` buffer: `(b, range)` pairs of channel `c`.
 fn channel_ranges(b: usize, c: usize, hw: usize, ch: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     (0..b).map(move |i| (i * c + ch) * hw..(i * c + ch + 1) * hw)
 }
 
-/// f64 accumulator lanes of the BatchNorm sums: independent lanes let the sums vectorise
-/// (one f64 add chain would be latency-bound), in a fixed order.
-const F64_LANES: usize = 8;
-
-multiversion!(sum_f64(x: &[f32]) -> f64 {
-    let mut acc = [0f64; F64_LANES];
-    let mut chunks = x.chunks_exact(F64_LANES);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v as f64;
-        }
-    }
-    let rest: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
-    acc.iter().sum::<f64>() + rest
-});
-
-multiversion!(sum_sq_dev_f64(x: &[f32], mean: f32) -> f64 {
-    // The deviation in f32, its square summed in f64: PyTorch's CPU BatchNorm statistics.
-    let mut acc = [0f64; F64_LANES];
-    let mut chunks = x.chunks_exact(F64_LANES);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            let d = (v - mean) as f64;
-            *a += d * d;
-        }
-    }
-    let rest: f64 = chunks.remainder().iter().map(|&v| ((v - mean) as f64).powi(2)).sum();
-    acc.iter().sum::<f64>() + rest
-});
-
-multiversion!(sum_g_gx_f64(g: &[f32], x: &[f32], mean: f64) -> (f64, f64) {
-    let (mut sg, mut sgx) = ([0f64; F64_LANES], [0f64; F64_LANES]);
-    let n = g.len().min(x.len()) / F64_LANES * F64_LANES;
-    for (gc, xc) in g[..n].chunks_exact(F64_LANES).zip(x[..n].chunks_exact(F64_LANES)) {
-        for l in 0..F64_LANES {
-            sg[l] += gc[l] as f64;
-            sgx[l] += gc[l] as f64 * (xc[l] as f64 - mean);
-        }
-    }
-    let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
-    for (&gv, &xv) in g[n..].iter().zip(&x[n..]) {
-        a += gv as f64;
-        b += gv as f64 * (xv as f64 - mean);
-    }
-    (a, b)
-});
+/// The forward pass's per-channel affine map `(α, shift)`: `α = γ · f32(1/√(var + ε))`,
+/// `shift = fma(−mean, α, β)`, so that `y = fma(x, α, shift)`.
+fn output_affine(mean: f32, var: f32, gamma: f32, beta: f32, eps: f64) -> (f32, f32) {
+    let alpha = (1.0 / (var as f64 + eps).sqrt()) as f32 * gamma;
+    (alpha, (-mean).mul_add(alpha, beta))
+}
 
 /// BatchNorm with batch statistics over `[B, C, HW]`: returns the output, the batch mean and
 /// the biased batch variance per channel. Computed as PyTorch's CPU kernel does, to the bit:
@@ -70,7 +36,11 @@ multiversion!(sum_g_gx_f64(g: &[f32], x: &[f32], mean: f64) -> (f64, f64) {
 /// With `reduce` (SyncBatchNorm, [`crate::sync_bn`]) the sums are taken over every replica's
 /// batch: Σx and the element count are summed across replicas, then Σ(x − mean)², each sum
 /// the same f64 value one process would hold up to the order of its additions.
-pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usize; 3], eps: f64, reduce: Option<&dyn ChannelReduce>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+///
+/// With `relu6`, the output is `min(max(y, 0), 6)` (NaN passing through), as
+/// [`super::relu6::relu6_in_place`] on the output would leave it.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usize; 3], eps: f64, relu6: bool, reduce: Option<&dyn ChannelReduce>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = (b * hw) as f64;
     let stats: Vec<(f32, f32)> = match reduce {
         None => (0..c)
@@ -89,8 +59,8 @@ pub fn batch_norm_train(x: &[f32], gamma: &[f32], beta: &[f32], [b, c, hw]: [usi
         par_uninit(x.len(), hw, |k, o| {
             let ch = k % c;
             let (mean, var) = stats[ch];
-            let alpha = (1.0 / (var as f64 + eps).sqrt()) as f32 * gamma[ch];
-            affine_plane_into(&x[k * hw..(k + 1) * hw], alpha, (-mean).mul_add(alpha, beta[ch]), o);
+            let (alpha, shift) = output_affine(mean, var, gamma[ch], beta[ch], eps);
+            affine_plane_into(&x[k * hw..(k + 1) * hw], alpha, shift, relu6, o);
         })
     };
     (out, stats.iter().map(|s| s.0).collect(), stats.iter().map(|s| s.1).collect())
@@ -110,11 +80,14 @@ fn synced_statistics(x: &[f32], [b, c, hw]: [usize; 3], reduce: &dyn ChannelRedu
     means.into_iter().zip(sq).map(|(m, q)| (m, q as f32 / n as f32)).collect()
 }
 
-/// Gradients of [`batch_norm_train`] with respect to `x`, `gamma` and `beta`.
+/// Gradients of [`batch_norm_train`] with respect to `x`, `gamma` and `beta`. `relu6`: the
+/// forward pass had the ReLU6 fused in, with this `beta` (the gradient `grad` is then the
+/// ReLU6 output's, masked here as ReLU6's backward would mask it).
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_train_backward(
     x: &[f32],
     gamma: &[f32],
+    relu6: Option<&[f32]>,
     mean: &[f32],
     var: &[f32],
     grad: &[f32],
@@ -122,13 +95,15 @@ pub fn batch_norm_train_backward(
     eps: f64,
     reduce: Option<&dyn ChannelReduce>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    // ReLU6's mask, per channel: the forward pass's affine map.
+    let mask = |ch: usize| relu6.map(|beta| output_affine(mean[ch], var[ch], gamma[ch], beta[ch], eps));
     let raw: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
             let m = mean[ch] as f64;
             let (mut sg, mut sgx) = (0f64, 0f64);
             for r in channel_ranges(b, c, hw, ch) {
-                let (g, gx) = sum_g_gx_f64(&grad[r.clone()], &x[r], m);
+                let (g, gx) = sum_g_gx(&grad[r.clone()], &x[r], m, mask(ch));
                 sg += g;
                 sgx += gx;
             }
@@ -157,18 +132,25 @@ pub fn batch_norm_train_backward(
             let (sg, sgx) = dx_sums[ch];
             let a = (gamma[ch] as f64 * invstd) as f32;
             let coefficients = [a, (sg / n) as f32, (sgx / n) as f32, mean[ch], invstd as f32];
-            bn_dx_plane(&grad[k * hw..(k + 1) * hw], &x[k * hw..(k + 1) * hw], coefficients, d);
+            bn_dx_plane(&grad[k * hw..(k + 1) * hw], &x[k * hw..(k + 1) * hw], coefficients, mask(ch), d);
         })
     };
     (dx, sums.iter().map(|s| s.1 as f32).collect(), sums.iter().map(|s| s.0 as f32).collect())
 }
 
-multiversion!(bn_dx_plane(grad: &[f32], x: &[f32], coefficients: [f32; 5], d: &mut [MaybeUninit<f32>]) {
-    // dx = a · (g − mean(g) − x̂ · mean(g · x̂)), x̂ = (x − μ) · σ⁻¹.
-    let [a, mg, mgx, m, is] = coefficients;
-    assert!(grad.len() >= d.len() && x.len() >= d.len(), "bn_dx_plane: sizes");
-    for ((o, &g), &v) in d.iter_mut().zip(grad).zip(x) {
-        let xhat = (v - m) * is;
-        *o = MaybeUninit::new(a * (g - mg - xhat * mgx));
+multiversion!(bn_dx_plane(grad: &[f32], x: &[f32], coefficients: [f32; 5], relu6: Option<(f32, f32)>, d: &mut [MaybeUninit<f32>]) {
+    // dx = a · (g − mean(g) − x̂ · mean(g · x̂)), x̂ = (x − μ) · σ⁻¹, g masked by ReLU6's
+    // backward where it was fused in. Two loops, so that the one without the mask has none.
+    #[inline(always)]
+    fn dx(grad: &[f32], x: &[f32], [a, mg, mgx, m, is]: [f32; 5], relu6: Option<(f32, f32)>, d: &mut [MaybeUninit<f32>]) {
+        assert!(grad.len() >= d.len() && x.len() >= d.len(), "bn_dx_plane: sizes");
+        for ((o, &g), &v) in d.iter_mut().zip(grad).zip(x) {
+            let xhat = (v - m) * is;
+            *o = MaybeUninit::new(a * (masked(g, v, relu6) - mg - xhat * mgx));
+        }
+    }
+    match relu6 {
+        Some(mask) => dx(grad, x, coefficients, Some(mask), d),
+        None => dx(grad, x, coefficients, None, d),
     }
 });

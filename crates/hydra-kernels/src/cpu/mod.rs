@@ -8,7 +8,8 @@
 //! - [`bilinear`]: bilinear resize (`align_corners = false`) and its adjoint;
 //! - [`relu6`], [`affine`]: ReLU6 and the per-channel affine map (inference BatchNorm), also
 //!   as the epilogues of the convolutions;
-//! - [`batch_norm`]: BatchNorm with batch statistics, forward and backward;
+//! - [`batch_norm`]: BatchNorm with batch statistics (and the ReLU6 after it), forward and
+//!   backward, its f64 sums in `batch_norm_sums`;
 //! - [`softmax_ce`]: softmax cross-entropy; [`upsampled_ce`]: the same on logits upsampled on
 //!   the fly;
 //! - [`depthwise`]: depthwise 3×3 convolutions; `conv1x1`, `conv3x3` (with `winograd`) and
@@ -24,6 +25,7 @@ pub mod affine;
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
 pub mod batch_norm;
+mod batch_norm_sums;
 pub mod bf16;
 pub mod bilinear;
 mod buffers;

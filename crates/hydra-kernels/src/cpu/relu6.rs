@@ -28,7 +28,7 @@ multiversion!(relu6_slice(v: &mut [f32]) {
 /// ReLU6's backward for one element: `g` where `0 < y < 6`, else +0. Written with a bit
 /// mask instead of a select, which the compiler may turn into unpredictable branches.
 #[inline(always)]
-fn relu6_pass(g: f32, y: f32) -> f32 {
+pub(crate) fn relu6_pass(g: f32, y: f32) -> f32 {
     let keep = ((y > 0.0) & (y < 6.0)) as u32;
     f32::from_bits(g.to_bits() & keep.wrapping_neg())
 }

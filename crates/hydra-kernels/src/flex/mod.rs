@@ -37,9 +37,9 @@ pub trait HydraKernels: Backend {
     fn bilinear_resize(x: FloatTensor<Self>, oh: usize, ow: usize) -> FloatTensor<Self>;
     /// ReLU6 of a `[B, C, H, W]` tensor.
     fn relu6(x: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// BatchNorm with batch statistics: (output, batch mean, biased batch variance); the
-    /// statistics are not differentiated.
-    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// BatchNorm with batch statistics, then ReLU6 if `relu6`: (output, batch mean, biased
+    /// batch variance); the statistics are not differentiated.
+    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, relu6: bool) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// Mean cross-entropy over pixels not labelled `ignore`: `logits [B, C, H, W]`, `labels
     /// [B, H, W]` → `[1]` (0 when no pixel is valid).
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self>;
@@ -102,8 +102,8 @@ impl HydraKernels for Flex {
         relu6::relu6(x)
     }
 
-    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        batch_norm::batch_norm_train(x, gamma, beta, epsilon)
+    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, relu6: bool) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm::batch_norm_train(x, gamma, beta, epsilon, relu6)
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
@@ -178,8 +178,8 @@ impl<C: CheckpointStrategy> HydraKernels for Autodiff<Flex, C> {
         relu6::relu6_autodiff::<C>(x)
     }
 
-    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        batch_norm::batch_norm_train_autodiff::<C>(x, gamma, beta, epsilon)
+    fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, relu6: bool) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm::batch_norm_train_autodiff::<C>(x, gamma, beta, epsilon, relu6)
     }
 
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, ignore: i64) -> FloatTensor<Self> {
