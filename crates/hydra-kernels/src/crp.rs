@@ -16,6 +16,12 @@ pub fn crp_depthwise(x: Tensor<4>, w: Tensor<2>) -> Tensor<4> {
         use crate::flex::HydraKernels;
         return Tensor::from_dispatch(<burn::backend::Dispatch as HydraKernels>::crp_depthwise(x.into_dispatch(), w.into_dispatch()));
     }
+    crp_depthwise_staged(x, w)
+}
+
+/// [`crp_depthwise`] as its stages one by one (max-pool, multiply, add) on any backend: what
+/// the other backends run, and the reference of the fused kernels.
+pub fn crp_depthwise_staged(x: Tensor<4>, w: Tensor<2>) -> Tensor<4> {
     let [stages, c] = w.dims();
     let mut acc = x.clone();
     let mut top = x;

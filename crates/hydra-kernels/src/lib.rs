@@ -43,7 +43,7 @@ pub use affine::{channel_affine, mul_add};
 pub use batch_norm::{batch_norm_train, batch_norm_train_activated, batch_norm_train_portable};
 pub use conv::{conv2d, conv_add_relu6, conv_affine, task_head};
 pub use cross_entropy::{cross_entropy, cross_entropy_portable, upsampled_cross_entropy};
-pub use crp::crp_depthwise;
+pub use crp::{crp_depthwise, crp_depthwise_staged};
 pub use inverted_residual::{fused_runs, inverted_residual, set_fusion, Fusion};
 pub use max_pool::max_pool_5x5;
 pub use precision::{precision, set_precision, Bf16Path, Precision};

@@ -154,6 +154,35 @@ fn batch_norm_with_relu6_fused_equals_the_two_kernels_bit_for_bit() {
     }
 }
 
+/// crp1 under autodiff on burn-flex (one operation with its own backward pass) equals its
+/// stages one by one through Burn's autodiff (max-pool, multiply, add): output and input
+/// gradient bit for bit, the weights' gradient (summed in f64 instead of f32) within 1e-5.
+#[test]
+fn fused_crp_training_equals_its_stages_under_autodiff() {
+    let device = Device::flex().autodiff();
+    for (shape, stages) in [([2usize, 5, 9, 11], 4usize), ([1, 3, 4, 3], 4), ([3, 2, 20, 17], 2)] {
+        // Quarter steps: ties in every pool window.
+        let data = hydra_testkit::random::<4>(shape, Distribution::Uniform(-4.0, 4.0), line!() as u64, &Device::flex()).mul_scalar(4.0).floor().div_scalar(4.0).into_data();
+        let wdata = hydra_testkit::random::<2>([stages, shape[1]], Distribution::Normal(0.0, 0.5), line!() as u64, &Device::flex()).into_data();
+        let upstream = hydra_testkit::random::<4>(shape, Distribution::Normal(0.0, 1.0), line!() as u64, &device);
+        let run = |fused: bool| {
+            let x = Tensor::<4>::from_data(data.clone(), &device).require_grad();
+            let w = Tensor::<2>::from_data(wdata.clone(), &device).require_grad();
+            let y = if fused { hydra_model::kernels::crp_depthwise(x.clone(), w.clone()) } else { hydra_model::kernels::crp_depthwise_staged(x.clone(), w.clone()) };
+            let g = (y.clone() * upstream.clone()).sum().backward();
+            let dw: Vec<f32> = w.grad(&g).unwrap().into_data().try_into_vec().unwrap();
+            (vec4(y), vec4(x.grad(&g).unwrap()), dw)
+        };
+        let (ya, ga, wa) = run(true);
+        let (yb, gb, wb) = run(false);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&ya), bits(&yb), "output {shape:?}");
+        assert_eq!(bits(&ga), bits(&gb), "input gradient {shape:?}");
+        close_rel(&wa, &wb, 1e-5, "weight gradient");
+        assert!(wa.iter().any(|v| *v != 0.0));
+    }
+}
+
 #[test]
 fn cross_entropy_kernel_equals_the_portable_loss_forward_and_backward() {
     use burn::tensor::Int;

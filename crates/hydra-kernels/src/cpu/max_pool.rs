@@ -274,20 +274,34 @@ multiversion!(pub(super) has_nan(v: &[f32]) -> bool {
     v.chunks(512).any(|b| b.iter().fold(false, |a, &x| a | (x != x)))
 });
 
+/// The pool of one `h × w` plane into `out`, with the argmax into `arg` if given: the fast
+/// path, or the NaN-aware one where the plane holds a NaN.
+pub(super) fn pool_plane(plane: &[f32], h: usize, w: usize, out: &mut [f32], arg: Option<&mut [u8]>) {
+    if has_nan(plane) {
+        pool_plane_nan(plane, h, w, out, arg)
+    } else {
+        pool_plane_fast(plane, h, w, out, arg)
+    }
+}
+
+/// The gradient of one plane's pool added into `gx`: each output gradient `g` to its
+/// window's maximum (`argmax` of [`pool_plane`]), in row-major order of the outputs.
+pub(super) fn route_plane(g: &[f32], argmax: &[u8], h: usize, w: usize, gx: &mut [f32]) {
+    for y in 0..h {
+        for x in 0..w {
+            let k = argmax[y * w + x] as usize;
+            let (yy, xx) = (y + k / 5 - 2, x + k % 5 - 2);
+            gx[yy * w + xx] += g[y * w + x];
+        }
+    }
+}
+
 /// 5×5 max-pool, stride 1, padding 2 of `planes` planes of `h × w`. With `argmax`, also the
 /// window position (dy · 5 + dx) of each maximum.
 pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool) -> (Vec<f32>, Option<Vec<u8>>) {
     let n = h * w;
     let mut out = vec![0f32; planes * n];
-    let plane_of = |p: usize| &x[p * n..(p + 1) * n];
-    let run = |p: usize, o: &mut [f32], a: Option<&mut [u8]>| {
-        let plane = plane_of(p);
-        if has_nan(plane) {
-            pool_plane_nan(plane, h, w, o, a)
-        } else {
-            pool_plane_fast(plane, h, w, o, a)
-        }
-    };
+    let run = |p: usize, o: &mut [f32], a: Option<&mut [u8]>| pool_plane(&x[p * n..(p + 1) * n], h, w, o, a);
     if with_argmax {
         let mut arg = vec![0u8; planes * n];
         out.par_chunks_mut(n).zip(arg.par_chunks_mut(n)).enumerate().for_each(|(p, (o, a))| run(p, o, Some(a)));
@@ -302,17 +316,7 @@ pub fn max_pool5(x: &[f32], planes: usize, h: usize, w: usize, with_argmax: bool
 pub fn max_pool5_backward(grad: &[f32], argmax: &[u8], planes: usize, h: usize, w: usize) -> Vec<f32> {
     let n = h * w;
     let mut gx = vec![0f32; planes * n];
-    gx.par_chunks_mut(n).enumerate().for_each(|(p, gx)| {
-        let g = &grad[p * n..(p + 1) * n];
-        let a = &argmax[p * n..(p + 1) * n];
-        for y in 0..h {
-            for x in 0..w {
-                let k = a[y * w + x] as usize;
-                let (yy, xx) = (y + k / 5 - 2, x + k % 5 - 2);
-                gx[yy * w + xx] += g[y * w + x];
-            }
-        }
-    });
+    gx.par_chunks_mut(n).enumerate().for_each(|(p, gx)| route_plane(&grad[p * n..(p + 1) * n], &argmax[p * n..(p + 1) * n], h, w, gx));
     gx
 }
 

@@ -4,7 +4,8 @@
 //! portable Burn path computes, most of them in PyTorch's arithmetic to the bit.
 //!
 //! - [`max_pool`]: the CRP's 5×5 stride-1 max-pool (separable, argmax for the backward);
-//!   [`crp`]: the depthwise CRP of inference fused per channel plane;
+//!   [`crp`]: the depthwise CRP of inference fused per channel plane; [`crp_train`]: the
+//!   same for training, forward and backward;
 //! - [`bilinear`]: bilinear resize (`align_corners = false`) and its adjoint;
 //! - [`relu6`], [`affine`]: ReLU6 and the per-channel affine map (inference BatchNorm), also
 //!   as the epilogues of the convolutions;
@@ -38,6 +39,7 @@ pub mod conv3x3;
 #[cfg(feature = "flex")]
 pub mod conv3x3_few_inputs;
 pub mod crp;
+pub mod crp_train;
 pub mod depthwise;
 #[cfg(feature = "flex")]
 pub mod inverted_residual;

@@ -1,12 +1,18 @@
 //! The depthwise Chained Residual Pooling on burn-flex (`crp_depthwise`): fused per channel
-//! plane in inference, differentiable as its stages under autodiff.
+//! plane in inference, and under autodiff as one operation with its own backward pass.
 
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::Shape;
-use burn_flex::FlexTensor;
+use burn::backend::Flex;
+use burn::tensor::{Bytes, DType, Shape};
+use burn_flex::{FlexTensor, Layout};
 
-use super::tensors::{map_in_place, vec1};
+use super::tensors::{f32_planes, map_in_place, tensor, vec1};
 use super::{Ad, HydraKernels};
 use crate::cpu;
 
@@ -18,18 +24,40 @@ pub(super) fn crp_depthwise(x: FlexTensor, w: FlexTensor) -> FlexTensor {
     map_in_place(x, |v, [_, c, h, wd]| cpu::crp::crp_depthwise_in_place(v, &weights, c, h, wd))
 }
 
-/// [`HydraKernels::crp_depthwise`] on autodiff over burn-flex:
-/// differentiable as its stages: hydra's max-pool, Autodiff's multiply and add.
-pub(super) fn crp_depthwise_autodiff<C: CheckpointStrategy>(x: FloatTensor<Ad<C>>, w: FloatTensor<Ad<C>>) -> FloatTensor<Ad<C>> {
-    use burn::backend::ops::FloatTensorOps;
-    let s = w.primitive().layout().shape();
-    let (stages, c) = (s[0], s[1]);
-    let mut acc = x.clone();
-    let mut top = x;
-    for i in 0..stages {
-        let ws = Ad::<C>::float_reshape(Ad::<C>::float_slice(w.clone(), &[burn::tensor::Slice::from(i..i + 1)]), Shape::from(vec![1, c, 1, 1]));
-        top = Ad::<C>::float_mul(<Ad<C> as HydraKernels>::crp_max_pool(top), ws);
-        acc = Ad::<C>::float_add(acc, top.clone());
+#[derive(Debug)]
+struct CrpBackward;
+
+impl Backward<Flex, 2> for CrpBackward {
+    /// The weights' values `[stages, C]`, each stage's pool output and argmax, the input's dims.
+    type State = (Vec<f32>, Arc<cpu::crp_train::CrpSaved>, [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents.map(|n| n.map(|n| n.id));
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (w, saved, dims) = ops.state;
+        let (g, _) = f32_planes(&grad);
+        let (dx, dw) = cpu::crp_train::crp_train_backward(g.storage::<f32>(), &w, &saved, dims);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node, tensor(dx, dims));
+        }
+        if let Some(node) = node_w {
+            let n = dw.len();
+            grads.register::<Flex>(node, FlexTensor::new(Bytes::from_elems(dw), Layout::contiguous(Shape::from(vec![n / dims[1], dims[1]])), DType::F32));
+        }
     }
-    acc
+}
+
+/// [`HydraKernels::crp_depthwise`] on autodiff over burn-flex: one operation per channel
+/// plane, forward and backward ([`cpu::crp_train`]), bit for bit its stages one by one
+/// (max-pool, multiply, add) in the output and the input's gradient.
+pub(super) fn crp_depthwise_autodiff<C: CheckpointStrategy>(x: FloatTensor<Ad<C>>, w: FloatTensor<Ad<C>>) -> FloatTensor<Ad<C>> {
+    match CrpBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let wv = vec1(w.primitive());
+            let (xc, dims) = f32_planes(x.primitive());
+            let (y, saved) = cpu::crp_train::crp_train(xc.storage::<f32>(), &wv, dims);
+            prep.finish((wv, Arc::new(saved), dims), tensor(y, dims))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(<Flex as HydraKernels>::crp_depthwise(x.into_primitive(), w.into_primitive())),
+    }
 }
