@@ -35,7 +35,7 @@ multiversion!(scale_accumulate(pooled: &[f32], k: f32, top: &mut [f32], acc: &mu
 /// pass needs.
 pub fn crp_train(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4]) -> (Vec<f32>, CrpSaved) {
     let n = h * wd;
-    let stages = if c == 0 { 0 } else { w.len() / c };
+    let stages = w.len().checked_div(c).unwrap_or(0);
     assert!(x.len() == b * c * n && w.len() == stages * c, "crp_train: sizes");
     let mut out = x.to_vec();
     let mut pooled = vec![0f32; b * c * stages * n];
@@ -97,7 +97,7 @@ multiversion!(add_into(a: &[f32], b: &[f32], out: &mut [f32]) {
 /// do), and `∂w[s][c] = Σ grad(t_{s+1}) · pooled_s` over the channel's planes.
 pub fn crp_train_backward(grad: &[f32], w: &[f32], saved: &CrpSaved, [b, c, h, wd]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
     let n = h * wd;
-    let stages = if c == 0 { 0 } else { w.len() / c };
+    let stages = w.len().checked_div(c).unwrap_or(0);
     assert!(grad.len() == b * c * n && saved.pooled.len() == b * c * stages * n && saved.argmax.len() == saved.pooled.len(), "crp_train_backward: sizes");
     let mut dx = grad.to_vec();
     if n == 0 || stages == 0 {
