@@ -41,8 +41,8 @@ impl Backward<Flex, 2> for CrpBackward {
             grads.register::<Flex>(node, tensor(dx, dims));
         }
         if let Some(node) = node_w {
-            let n = dw.len();
-            grads.register::<Flex>(node, FlexTensor::new(Bytes::from_elems(dw), Layout::contiguous(Shape::from(vec![n / dims[1], dims[1]])), DType::F32));
+            let stages = dw.len().checked_div(dims[1]).unwrap_or(0);
+            grads.register::<Flex>(node, FlexTensor::new(Bytes::from_elems(dw), Layout::contiguous(Shape::from(vec![stages, dims[1]])), DType::F32));
         }
     }
 }
