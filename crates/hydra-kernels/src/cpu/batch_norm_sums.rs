@@ -46,6 +46,19 @@ pub(super) fn masked(g: f32, x: f32, relu6: Option<(f32, f32)>) -> f32 {
     }
 }
 
+/// The end of both gradient sums: the lanes added in order, then the elements past the last
+/// full set of lanes (`g`, `x`) one by one.
+#[inline(always)]
+fn lanes_and_tail(sg: [f64; F64_LANES], sgx: [f64; F64_LANES], g: &[f32], x: &[f32], mean: f64, relu6: Option<(f32, f32)>) -> (f64, f64) {
+    let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
+    for (&gv, &xv) in g.iter().zip(x) {
+        let gv = masked(gv, xv, relu6) as f64;
+        a += gv;
+        b += gv * (xv as f64 - mean);
+    }
+    (a, b)
+}
+
 multiversion!(sum_g_gx_f64(g: &[f32], x: &[f32], mean: f64, relu6: Option<(f32, f32)>) -> (f64, f64) {
     // Two loops, so that the one without the mask has none in it.
     #[inline(always)]
@@ -59,13 +72,7 @@ multiversion!(sum_g_gx_f64(g: &[f32], x: &[f32], mean: f64, relu6: Option<(f32, 
                 sgx[l] += gv * (xc[l] as f64 - mean);
             }
         }
-        let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
-        for (&gv, &xv) in g[n..].iter().zip(&x[n..]) {
-            let gv = masked(gv, xv, relu6) as f64;
-            a += gv;
-            b += gv * (xv as f64 - mean);
-        }
-        (a, b)
+        lanes_and_tail(sg, sgx, &g[n..], &x[n..], mean, relu6)
     }
     match relu6 {
         Some(m) => sums(g, x, mean, Some(m)),
@@ -128,13 +135,7 @@ unsafe fn sum_g_gx_avx512(g: &[f32], x: &[f32], mean: f64, relu6: Option<(f32, f
         _mm512_storeu_pd(lg.as_mut_ptr(), sg);
         _mm512_storeu_pd(lgx.as_mut_ptr(), sgx);
     }
-    let (mut a, mut b) = (lg.iter().sum::<f64>(), lgx.iter().sum::<f64>());
-    for (&gv, &xv) in g[n..].iter().zip(&x[n..]) {
-        let gv = masked(gv, xv, relu6) as f64;
-        a += gv;
-        b += gv * (xv as f64 - mean);
-    }
-    (a, b)
+    lanes_and_tail(lg, lgx, &g[n..], &x[n..], mean, relu6)
 }
 
 #[cfg(test)]

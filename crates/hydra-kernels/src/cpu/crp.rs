@@ -110,7 +110,7 @@ multiversion!(crp_plane_in_rows(acc: &mut [f32], ks: &[f32], h: usize, w: usize,
     }
 });
 
-multiversion!(scale_add_plane(pooled: &[f32], k: f32, top: &mut [f32], acc: &mut [f32]) -> bool {
+multiversion!(pub(super) scale_add_plane(pooled: &[f32], k: f32, top: &mut [f32], acc: &mut [f32]) -> bool {
     // `top = pooled · k; acc += top`, and whether the new `top` holds a NaN (an or over the
     // lanes, branch-free so that the loop stays vectorised).
     let mut nan = false;

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::crp::scale_add_plane;
 use super::max_pool::{pool_plane, route_plane};
 
 /// What [`crp_train_backward`] needs from the forward pass, per plane `[B · C]` and stage:
@@ -22,14 +23,6 @@ pub struct CrpSaved {
     /// Each stage's max-pool argmax ([`super::max_pool::max_pool5`]'s offsets).
     pub argmax: Vec<u8>,
 }
-
-multiversion!(scale_accumulate(pooled: &[f32], k: f32, top: &mut [f32], acc: &mut [f32]) {
-    // top = pooled · k; acc = acc + top (the multiply and the add of one stage).
-    for ((t, a), &p) in top.iter_mut().zip(acc.iter_mut()).zip(pooled) {
-        *t = p * k;
-        *a += *t;
-    }
-});
 
 /// Forward pass over `x [B, C, H, W]` with `w [stages, C]`: the output and what the backward
 /// pass needs.
@@ -55,7 +48,8 @@ pub fn crp_train(x: &[f32], w: &[f32], [b, c, h, wd]: [usize; 4]) -> (Vec<f32>, 
                 for s in 0..stages {
                     let (pl, am) = (&mut pl[s * n..(s + 1) * n], &mut am[s * n..(s + 1) * n]);
                     pool_plane(if s == 0 { plane } else { top }, h, wd, pl, Some(am));
-                    scale_accumulate(pl, w[s * c + ch], top, acc);
+                    // top = pooled · w; acc = acc + top (inference's stage step; its NaN flag unused).
+                    scale_add_plane(pl, w[s * c + ch], top, acc);
                 }
             },
         );
